@@ -1,0 +1,21 @@
+"""Process-level errors: they stop the server or refuse a configuration."""
+
+
+class HaltServer(BaseException):
+    """Raised inside the arbiter to stop it with an exit status and a reason."""
+
+    def __init__(self, reason: str, exit_status: int = 1) -> None:
+        super().__init__(reason, exit_status)
+        self.reason = reason
+        self.exit_status = exit_status
+
+    def __str__(self) -> str:
+        return f"<HaltServer {self.reason!r} {self.exit_status}>"
+
+
+class ConfigError(Exception):
+    """A setting or a combination of settings is invalid."""
+
+
+class AppImportError(Exception):
+    """The application named on the command line could not be loaded."""
