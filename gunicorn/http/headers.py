@@ -1,0 +1,150 @@
+"""Field rules of RFC 9110 §5 and the header policy of gunicorn 27.
+
+Everything here works on bytes. Request-side checks raise ``ProtocolError``
+subclasses; response-side checks (what an application gives us) raise
+``LocalProtocolError`` subclasses, answered with 500.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gunicorn.http.errors import (
+    InvalidHeader,
+    InvalidHeaderName,
+    InvalidResponseHeader,
+    InvalidResponseStatus,
+    InvalidSchemeHeaders,
+)
+from gunicorn.http.events import Headers
+
+# RFC 9110 §5.6.2: token = 1*tchar
+TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.5: field-value characters are HTAB, SP, VCHAR and obs-text; anything else
+# (NUL, CR, LF and the other controls, DEL) is refused. Searched over a whole head at once.
+FORBIDDEN_FIELD_BYTE_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 3986 §3.2.2 host plus optional port, as allowed in a Host field.
+HOST_RE = re.compile(rb"[A-Za-z0-9\-._~%!$&'()*+,;=:\[\]]*")
+# RFC 9110 §15: reason-phrase = *( HTAB / SP / VCHAR / obs-text )
+REASON_RE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+
+OWS = b" \t"
+
+# Trailer fields a client may not send (RFC 9110 §6.5.1: framing, routing, authentication).
+FORBIDDEN_TRAILERS = frozenset(
+    {b"host", b"content-length", b"transfer-encoding", b"trailer", b"authorization", b"te"}
+)
+
+# Hop-by-hop fields an application may not set: the server owns connection management.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+    }
+)
+
+# Raw field name -> lowercase name, for names already proven to be tokens. Bounded so a
+# client cannot grow it without limit.
+_NAME_CACHE: dict[bytes, bytes] = {}
+_NAME_CACHE_MAX = 2048
+
+
+def lower_token(name: bytes) -> bytes | None:
+    """The lowercased name if ``name`` is a valid token, else None."""
+    lowered = _NAME_CACHE.get(name)
+    if lowered is not None:
+        return lowered
+    if TOKEN_RE.fullmatch(name) is None:
+        return None
+    lowered = name.lower()
+    if len(_NAME_CACHE) < _NAME_CACHE_MAX:
+        _NAME_CACHE[name] = lowered
+    return lowered
+
+
+def is_token(value: bytes) -> bool:
+    return TOKEN_RE.fullmatch(value) is not None
+
+
+def valid_host(value: bytes) -> bool:
+    return HOST_RE.fullmatch(value) is not None
+
+
+def split_list(value: bytes) -> list[bytes]:
+    """Split a comma-separated field value (RFC 9110 §5.6.1), keeping empty members."""
+    return [item.strip(OWS) for item in value.split(b",")]
+
+
+def connection_tokens(headers: Headers) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name == b"connection":
+            tokens.update(item.lower() for item in split_list(value) if item)
+    return tokens
+
+
+def validate_response_status(status: int, reason: bytes) -> None:
+    if not 100 <= status <= 999:
+        raise InvalidResponseStatus(f"invalid status code {status!r}")
+    if REASON_RE.fullmatch(reason) is None:
+        raise InvalidResponseStatus(f"invalid reason phrase {reason!r}")
+
+
+def validate_response_header(name: bytes, value: bytes) -> bytes:
+    """Check one application header; returns its lowercased name."""
+    lowered = lower_token(name)
+    if lowered is None:
+        raise InvalidResponseHeader(f"invalid header name {name!r}")
+    if FORBIDDEN_FIELD_BYTE_RE.search(value) is not None:
+        raise InvalidResponseHeader(f"invalid value for header {name!r}")
+    return lowered
+
+
+def scheme_from_headers(
+    headers: Headers, secure_scheme_headers: dict[bytes, bytes]
+) -> bytes | None:
+    """The scheme the trusted proxy headers announce: b"https", b"http" or None.
+
+    ``secure_scheme_headers`` maps lowercase header names to the value that means https
+    (gunicorn's setting, e.g. ``x-forwarded-proto: https``). Headers that disagree are
+    refused, as gunicorn does.
+    """
+    scheme: bytes | None = None
+    for name, value in headers:
+        secure_value = secure_scheme_headers.get(name)
+        if secure_value is None:
+            continue
+        this = b"https" if value.lower() == secure_value.lower() else b"http"
+        if scheme is not None and scheme != this:
+            raise InvalidSchemeHeaders("conflicting scheme headers")
+        scheme = this
+    return scheme
+
+
+def check_header_name(raw_name: bytes, strip_spaces: bool) -> bytes:
+    """Validate a request field name; returns it lowercased."""
+    lowered = lower_token(raw_name)
+    if lowered is not None:
+        return lowered
+    if strip_spaces:
+        stripped = raw_name.rstrip(OWS)
+        lowered = lower_token(stripped) if stripped else None
+        if lowered is not None:
+            return lowered
+    if raw_name[-1:] in (b" ", b"\t"):
+        raise InvalidHeaderName(f"whitespace before the colon in {raw_name[:64]!r}")
+    raise InvalidHeaderName(f"invalid header name {raw_name[:64]!r}")
+
+
+def check_field_bytes(block: bytes) -> None:
+    """Refuse NUL and control characters anywhere in a header block."""
+    match = FORBIDDEN_FIELD_BYTE_RE.search(block)
+    if match is not None:
+        raise InvalidHeader(f"invalid character {match.group()!r} in header section")
