@@ -117,6 +117,9 @@ _SEND_TRANSITIONS: dict[tuple[str, type[Event]], str] = {
     (SEND_BODY, Data): SEND_BODY,
     (SEND_BODY, Trailers): SEND_BODY,
     (SEND_BODY, EndOfMessage): DONE,
+    # Early hints once the final response has started are silently not sent.
+    (SEND_BODY, InformationalResponse): SEND_BODY,
+    (DONE, InformationalResponse): DONE,
     # After 101 or a 2xx to CONNECT the bytes belong to another protocol; an adapter
     # closing its (empty) HTTP body is harmless.
     (SWITCHED, EndOfMessage): SWITCHED,
@@ -146,6 +149,13 @@ _HEAD_CTL_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _FORBIDDEN_VALUE_RE = FORBIDDEN_FIELD_BYTE_RE
 _RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length", b"date", b"server"}
+
+_NO_TOKENS: frozenset[bytes] = frozenset()
+# Connection values seen on nearly every request, mapped to their token sets.
+_SIMPLE_CONNECTION: dict[bytes, frozenset[bytes]] = {
+    value: frozenset({value.lower()})
+    for value in (b"keep-alive", b"Keep-Alive", b"close", b"Close", b"upgrade", b"Upgrade")
+}
 
 _COMMON_METHODS = frozenset(
     {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE"}
@@ -222,8 +232,8 @@ class H1Connection:
         "_close_requested",
         "_continue_sent",
         "_discarding",
-        "_empty_lines",
         "_drained",
+        "_empty_lines",
         "_eof",
         "_error",
         "_framing",
@@ -238,6 +248,7 @@ class H1Connection:
         "_resp_trailers",
         "_scan_from",
         "_server_header",
+        "_server_line",
         "_their_state",
         "_trusted",
         "body_dropped",
@@ -259,6 +270,7 @@ class H1Connection:
         self._clock = clock
         self._trusted = trusted_forwarder
         self._server_header = server_header
+        self._server_line = b"Server: %s\r\n" % server_header if server_header else b""
         self._chunked_responses = chunked_responses
         self._buf = b""
         self._eof = False
@@ -575,7 +587,7 @@ class H1Connection:
         host: bytes | None = None
         host_seen = False
         content_type_seen = False
-        connection: set[bytes] = set()
+        connection: frozenset[bytes] | set[bytes] = _NO_TOKENS
         expect_continue = False
         upgrade: bytes | None = None
         special = _SPECIAL_FIELDS
@@ -602,7 +614,13 @@ class H1Connection:
                     raise InvalidHeader("duplicate Content-Type header")
                 content_type_seen = True
             elif name == b"connection":
-                connection.update(item.lower() for item in split_list(value) if item)
+                simple = _SIMPLE_CONNECTION.get(value)
+                tokens = (
+                    simple
+                    if simple is not None
+                    else {item.lower() for item in split_list(value) if item}
+                )
+                connection = connection | tokens if connection else tokens
             elif name == b"expect":
                 if version >= (1, 1):
                     if value.lower() != b"100-continue":
@@ -634,20 +652,20 @@ class H1Connection:
             upgrade = None
         if not (content_length or chunked):
             expect_continue = False
-        return Request(
+        return Request.build(
             method,
             target,
             version,
             headers,
-            path=path,
-            query=query,
-            scheme=scheme,
-            authority=authority,
-            content_length=None if chunked else content_length,
-            chunked=chunked,
-            keep_alive=keep_alive,
-            expect_continue=expect_continue,
-            upgrade=upgrade,
+            path,
+            query,
+            scheme,
+            authority,
+            None if chunked else content_length,
+            chunked,
+            keep_alive,
+            expect_continue,
+            upgrade,
         )
 
     @staticmethod
@@ -893,6 +911,8 @@ class H1Connection:
         if kind is Trailers:
             self._resp_trailers = self._checked_trailers(event.headers)  # type: ignore[attr-defined]
             return b""
+        if self._our_state is not IDLE:
+            return b""
         return self._send_informational(event)  # type: ignore[arg-type]
 
     def _status_line(self, status: int, reason: bytes, version: tuple[int, int]) -> bytes:
@@ -929,7 +949,8 @@ class H1Connection:
         assert request is not None
         status = event.status
         reason = event.reason
-        validate_response_status(status, reason)
+        if reason or status not in _REASONS:
+            validate_response_status(status, reason)
         method = request.method
         out = [b""]
         content_length: int | None = None
@@ -977,23 +998,24 @@ class H1Connection:
         self._framing = body_framing
         self._resp_remaining = content_length or 0
 
-        out[0] = self._status_line(status, reason, request.version)
-        if not has_server and self._server_header:
-            out[0] += b"Server: %s\r\n" % self._server_header
+        head = [self._status_line(status, reason, request.version)]
+        if not has_server and self._server_line:
+            head.append(self._server_line)
         if not has_date:
-            out[0] += b"Date: %s\r\n" % http_date(self._clock())
+            head.append(b"Date: %s\r\n" % http_date(self._clock()))
         if status == 101:
             self._our_state = SWITCHED
             self._their_state = SWITCHED
         else:
-            out[0] += b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n"
+            head.append(b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n")
             if body_framing is BodyFraming.CHUNKED:
                 out.append(b"Transfer-Encoding: chunked\r\n")
+            self._our_state = SEND_BODY
             if method == b"CONNECT" and 200 <= status < 300:
-                self._our_state = SWITCHED
+                # A tunnel: the response has no body and the client's next bytes are
+                # not HTTP (trailing_data hands them over).
                 self._their_state = SWITCHED
-            else:
-                self._our_state = SEND_BODY
+        out[0] = b"".join(head)
         out.append(b"\r\n")
         return b"".join(out)
 
