@@ -1,0 +1,1 @@
+"""Application loading: the ``gunicorn`` command, custom applications, PasteDeploy."""

@@ -1,0 +1,1 @@
+"""Instrumentation: metrics sent by the logger (StatsD)."""
