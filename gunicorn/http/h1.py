@@ -150,6 +150,15 @@ _HEAD_CTL_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FORBIDDEN_VALUE_RE = FORBIDDEN_FIELD_BYTE_RE
 _RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length", b"date", b"server"}
 
+_CHUNKED = BodyFraming.CHUNKED
+_LENGTH = BodyFraming.LENGTH
+_CLOSE = BodyFraming.CLOSE
+_NO_BODY = BodyFraming.NONE
+_choose_body_framing = framing.choose_body_framing
+_keep_alive_after = framing.keep_alive_after
+_content_length_allowed = framing.content_length_allowed
+_new_event = object.__new__
+
 _NO_TOKENS: frozenset[bytes] = frozenset()
 # Connection values seen on nearly every request, mapped to their token sets.
 _SIMPLE_CONNECTION: dict[bytes, frozenset[bytes]] = {
@@ -231,17 +240,22 @@ class H1Connection:
         "_clock",
         "_close_requested",
         "_continue_sent",
+        "_crlf_count",
+        "_crlf_next",
         "_discarding",
         "_drained",
         "_empty_lines",
         "_eof",
         "_error",
+        "_first_crlf",
         "_framing",
         "_keep_alive",
+        "_last_crlf",
         "_limits",
         "_line_limit",
         "_our_state",
         "_policy",
+        "_pos",
         "_remaining",
         "_request",
         "_resp_remaining",
@@ -272,9 +286,13 @@ class H1Connection:
         self._server_header = server_header
         self._server_line = b"Server: %s\r\n" % server_header if server_header else b""
         self._chunked_responses = chunked_responses
-        self._buf = b""
+        # Unread bytes are self._buf[self._pos:]. Offsets kept while an incomplete head
+        # or section is scanned (_scan_from, _crlf_*) are relative to self._pos, so each
+        # read is scanned once however small the reads are.
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
         self._eof = False
-        self._scan_from = 0
+        self._reset_scan()
         self._error: ProtocolError | None = None
         self._close_requested = False
         self._drained = 0
@@ -291,7 +309,7 @@ class H1Connection:
         self._chunk_ext_bytes = 0
         self._continue_sent = False
         self._discarding = False
-        self._framing = BodyFraming.NONE
+        self._framing = _NO_BODY
         self._keep_alive = True
         self._resp_remaining = 0
         self._resp_trailers: Headers = []
@@ -303,10 +321,23 @@ class H1Connection:
         """Add bytes read from the peer; ``b""`` means the peer closed its side."""
         if not data:
             self._eof = True
-        elif self._buf:
-            self._buf += data
-        else:
+            return
+        buf = self._buf
+        pos = self._pos
+        if pos >= len(buf):
             self._buf = data
+            self._pos = 0
+        elif type(buf) is bytes:
+            joined = bytearray(memoryview(buf)[pos:])
+            joined += data
+            self._buf = joined
+            self._pos = 0
+        else:
+            assert isinstance(buf, bytearray)
+            if pos > 65536 and pos * 2 > len(buf):
+                del buf[:pos]
+                self._pos = 0
+            buf += data
 
     @property
     def request(self) -> Request | None:
@@ -317,7 +348,39 @@ class H1Connection:
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes received but not parsed, and whether the peer closed: for hand-offs
         after an Upgrade or CONNECT, and for HTTP/2 prior-knowledge detection."""
-        return self._buf, self._eof
+        return self._unread(), self._eof
+
+    def _unread(self) -> bytes:
+        return bytes(memoryview(self._buf)[self._pos :])
+
+    def _take(self, end: int) -> bytes:
+        """Consume and return the unread bytes up to absolute offset ``end``."""
+        buf = self._buf
+        pos = self._pos
+        if end >= len(buf):
+            self._buf = b""
+            self._pos = 0
+            if pos == 0 and type(buf) is bytes:
+                return buf
+        else:
+            self._pos = end
+        if type(buf) is bytes:
+            return buf[pos:end]
+        return bytes(memoryview(buf)[pos:end])
+
+    def _skip_to(self, end: int) -> None:
+        if end >= len(self._buf):
+            self._buf = b""
+            self._pos = 0
+        else:
+            self._pos = end
+
+    def _reset_scan(self) -> None:
+        self._scan_from = 0
+        self._crlf_count = 0
+        self._crlf_next = 0
+        self._first_crlf = -1
+        self._last_crlf = -1
 
     def next_event(self) -> NextEvent:
         """The next event from the peer, ``NEED_DATA`` or ``PAUSED``."""
@@ -360,29 +423,31 @@ class H1Connection:
         needed (or the peer closed between requests, leaving the state CLOSED).
         Subclasses for other wire formats (uwsgi) replace this method."""
         buf = self._buf
+        pos = self._pos
         # RFC 9112 §2.2: ignore empty lines received before a request line.
-        if buf.startswith(b"\r\n"):
-            skip = 2
+        if buf.startswith(b"\r\n", pos) and not self._scan_from:
+            skip = pos + 2
             while buf.startswith(b"\r\n", skip):
                 skip += 2
-            self._empty_lines += skip // 2
+            self._empty_lines += (skip - pos) // 2
             if self._empty_lines > _LEADING_EMPTY_LINES:
                 raise InvalidRequestLine("too many empty lines before the request line")
-            buf = self._buf = buf[skip:]
-            self._scan_from = 0
-        end = buf.find(b"\r\n\r\n")
+            self._skip_to(skip)
+            buf = self._buf
+            pos = self._pos
+        end = buf.find(b"\r\n\r\n", pos + max(self._scan_from - 3, 0))
         if end < 0:
             if self._eof:
-                if not buf:
+                if pos >= len(buf):
                     self._their_state = CLOSED
                     return None
                 raise NoMoreData("connection closed in the request head")
             self._check_partial_head()
             return None
         # The head keeps the CRLF of its last line, so every line ends with CRLF.
-        head = buf[: end + 2]
-        self._buf = buf[end + 4 :]
-        self._scan_from = 0
+        head = self._take(end + 2)
+        self._skip_to(end + 4)
+        self._reset_scan()
         return self._parse_head(head)
 
     def _begin_body(self, request: Request) -> None:
@@ -394,30 +459,45 @@ class H1Connection:
             # With nothing to read, EndOfMessage comes next.
             self._remaining = request.content_length or 0
 
+    def _scan_partial(self, request_line: bool) -> None:
+        """Scan the bytes of an incomplete head (or trailer section) received since the
+        last call: refuse bare CR and LF, and note where lines end."""
+        buf = self._buf
+        pos = self._pos
+        size = len(buf)
+        start = pos + self._scan_from
+        found = buf.find(b"\r\n", max(start, pos + self._crlf_next))
+        while found >= 0:
+            relative = found - pos
+            if self._first_crlf < 0:
+                self._first_crlf = relative
+            self._last_crlf = relative
+            self._crlf_count += 1
+            self._crlf_next = relative + 2
+            found = buf.find(b"\r\n", found + 2)
+        found = buf.find(b"\n", start)
+        while found >= 0:
+            if found == pos or buf[found - 1] != 13:
+                self._refuse_bare(request_line, found - pos, "LF")
+            found = buf.find(b"\n", found + 1)
+        found = buf.find(b"\r", start)
+        while 0 <= found < size - 1:
+            if buf[found + 1] != 10:
+                self._refuse_bare(request_line, found - pos, "CR")
+            found = buf.find(b"\r", found + 1)
+        self._scan_from = max(size - pos - 1, 0)
+
+    def _refuse_bare(self, request_line: bool, offset: int, what: str) -> None:
+        if request_line and (self._first_crlf < 0 or offset < self._first_crlf):
+            raise InvalidRequestLine(f"bare {what} in the request line")
+        raise InvalidHeader(f"bare {what} in the header section")
+
     def _check_partial_head(self) -> None:
         """Refuse an incomplete head as soon as it breaks a rule or a limit."""
-        buf = self._buf
-        size = len(buf)
-        start = self._scan_from
-        pos = buf.find(b"\n", start)
-        while pos >= 0:
-            if pos == 0 or buf[pos - 1] != 13:
-                first = buf.find(b"\n")
-                if pos == first:
-                    raise InvalidRequestLine("bare LF in the request line")
-                raise InvalidHeader("bare LF in the header section")
-            pos = buf.find(b"\n", pos + 1)
-        pos = buf.find(b"\r", start)
-        while 0 <= pos < size - 1:
-            if buf[pos + 1] != 10:
-                first = buf.find(b"\r\n")
-                if first < 0 or pos < first:
-                    raise InvalidRequestLine("bare CR in the request line")
-                raise InvalidHeader("bare CR in the header section")
-            pos = buf.find(b"\r", pos + 1)
-        self._scan_from = max(size - 1, 0)
+        self._scan_partial(True)
+        size = len(self._buf) - self._pos
         limits = self._limits
-        first_end = buf.find(b"\r\n")
+        first_end = self._first_crlf
         if first_end < 0:
             if size >= self._line_limit + 2:
                 raise LimitRequestLine(f"request line longer than {self._line_limit} bytes")
@@ -426,10 +506,9 @@ class H1Connection:
             raise LimitRequestLine(f"request line longer than {self._line_limit} bytes")
         if size - first_end > limits.max_header_section:
             raise LimitRequestHeaders("header section too large")
-        last_end = buf.rfind(b"\r\n")
-        if size - last_end - 2 > limits.max_header_field_size + 1:
+        if size - self._last_crlf - 2 > limits.max_header_field_size + 1:
             raise LimitRequestHeaders("header field too large")
-        if buf.count(b"\r\n", first_end) > limits.max_header_fields + 1 and not (
+        if self._crlf_count > limits.max_header_fields + 1 and not (
             self._policy.permit_obsolete_folding
         ):
             raise LimitRequestHeaders("too many header fields")
@@ -502,12 +581,14 @@ class H1Connection:
         policy = self._policy
         if lower_token(method) is None:
             raise InvalidRequestMethod(f"invalid method {method[:32]!r}")
-        if policy.casefold_http_method:
-            method = method.upper()
+        # As gunicorn: lowercase is refused unless unconventional methods are permitted;
+        # casefolding then applies to what was accepted.
         if not policy.permit_unconventional_http_method and (
             not 3 <= len(method) <= 20 or method.upper() != method or b"#" in method
         ):
             raise InvalidRequestMethod(f"unconventional method {method[:32]!r}")
+        if policy.casefold_http_method:
+            method = method.upper()
         return method
 
     def _parse_fields(self, lines: list[bytes], start: int, block: bytes) -> Headers:
@@ -729,81 +810,79 @@ class H1Connection:
         remaining = self._remaining
         if not remaining:
             self._their_state = DONE
-            return EndOfMessage()
-        buf = self._buf
-        if not buf:
+            end: EndOfMessage = _new_event(EndOfMessage)
+            end.stream_id = 1
+            end.trailers = []
+            return end
+        available = len(self._buf) - self._pos
+        if not available:
             if self._eof:
                 raise self._fail(NoMoreData("connection closed in the request body"))
             return NEED_DATA
-        if len(buf) <= remaining:
-            data = buf
-            self._buf = b""
-        else:
-            data = buf[:remaining]
-            self._buf = buf[remaining:]
+        data = self._take(self._pos + min(available, remaining))
         self._remaining = remaining - len(data)
         return Data(data)
 
     def _read_chunked(self) -> NextEvent:
+        limits = self._limits
         while True:
             buf = self._buf
+            pos = self._pos
+            available = len(buf) - pos
             state = self._chunk_state
             if state == "data":
-                if not buf:
+                if not available:
                     break
                 remaining = self._chunk_remaining
-                if len(buf) <= remaining:
-                    data = buf
-                    self._buf = b""
-                else:
-                    data = buf[:remaining]
-                    self._buf = buf[remaining:]
+                data = self._take(pos + min(available, remaining))
                 self._chunk_remaining = remaining - len(data)
                 if not self._chunk_remaining:
                     self._chunk_state = "data-end"
                 return Data(data)
             if state == "size":
-                end = buf.find(b"\r\n")
+                end = buf.find(b"\r\n", pos + self._scan_from)
                 if end < 0:
-                    lf = buf.find(b"\n")
+                    lf = buf.find(b"\n", pos + self._scan_from)
                     if lf >= 0:
-                        self._refuse_chunk_line(buf[:lf], "bare LF")
-                    if len(buf) > self._limits.max_header_field_size:
-                        self._refuse_chunk_line(buf, "too long")
+                        self._refuse_chunk_line(buf[pos:lf], "bare LF")
+                    if available > limits.max_header_field_size:
+                        self._refuse_chunk_line(buf[pos:], "too long")
+                    self._scan_from = max(available - 1, 0)
                     break
-                line = buf[:end]
-                if len(line) > self._limits.max_header_field_size:
+                self._scan_from = 0
+                line = self._take(end)
+                self._skip_to(end + 2)
+                if len(line) > limits.max_header_field_size:
                     self._refuse_chunk_line(line, "too long")
-                self._buf = buf[end + 2 :]
                 self._chunk_state = self._parse_chunk_size(line)
                 continue
             if state == "data-end":
-                if len(buf) < 2:
-                    if buf and buf[0] != 13:
+                if available < 2:
+                    if available and buf[pos] != 13:
                         raise ChunkMissingTerminator("chunk data longer than its size")
                     break
-                if buf[0] != 13 or buf[1] != 10:
+                if buf[pos] != 13 or buf[pos + 1] != 10:
                     raise ChunkMissingTerminator("chunk data not followed by CRLF")
-                self._buf = buf[2:]
+                self._skip_to(pos + 2)
                 self._chunk_state = "size"
                 continue
-            # trailers
-            if buf.startswith(b"\r\n"):
-                self._buf = buf[2:]
+            # trailers (RFC 9112 §7.1.2)
+            if not self._scan_from and buf.startswith(b"\r\n", pos):
+                self._skip_to(pos + 2)
                 return self._end_chunked([])
-            end = buf.find(b"\r\n\r\n")
+            end = buf.find(b"\r\n\r\n", pos + max(self._scan_from - 3, 0))
             if end < 0:
-                if len(buf) > self._limits.max_header_section:
+                self._scan_partial(False)
+                if available > limits.max_header_section:
                     raise LimitRequestHeaders("trailer section too large")
-                if b"\n" in buf.replace(b"\r\n", b""):
-                    raise InvalidHeader("bare LF in the trailer section")
                 break
-            block = buf[:end]
-            self._buf = buf[end + 4 :]
-            lines = block.split(b"\r\n")
-            if block.count(b"\n") != len(lines) - 1 or block.count(b"\r") != len(lines) - 1:
+            self._reset_scan()
+            block = self._take(end + 2)
+            self._skip_to(end + 4)
+            crlf = block.count(b"\r\n")
+            if block.count(b"\n") != crlf or block.count(b"\r") != crlf:
                 raise InvalidHeader("bare CR or LF in the trailer section")
-            trailers = self._parse_fields(lines, 0, block)
+            trailers = self._parse_fields(block[:-2].split(b"\r\n"), 0, block)
             for name, _ in trailers:
                 if name in FORBIDDEN_TRAILERS:
                     raise InvalidTrailer(f"{name.decode('latin-1')} is not allowed as a trailer")
@@ -813,7 +892,7 @@ class H1Connection:
         return NEED_DATA
 
     @staticmethod
-    def _refuse_chunk_line(line: bytes, why: str) -> None:
+    def _refuse_chunk_line(line: bytes | bytearray, why: str) -> None:
         if b";" in line:
             raise InvalidChunkExtension(f"chunk extension: {why}")
         raise InvalidChunkSize(f"chunk size line: {why}")
@@ -978,7 +1057,7 @@ class H1Connection:
                             raise InvalidResponseHeader("conflicting Content-Length headers")
                         continue
                     content_length = length
-                    if not framing.content_length_allowed(method, status):
+                    if not _content_length_allowed(method, status):
                         continue
                 elif lowered == b"date":
                     has_date = True
@@ -986,10 +1065,10 @@ class H1Connection:
                     has_server = True
             out.append(b"%s: %s\r\n" % (name, value))
 
-        body_framing = framing.choose_body_framing(
+        body_framing = _choose_body_framing(
             method, status, request.version, content_length, self._chunked_responses
         )
-        keep_alive = framing.keep_alive_after(
+        keep_alive = _keep_alive_after(
             request.keep_alive, body_framing, status, self._close_requested
         )
         if keep_alive and self._their_state is BODY and not self._discarding:
@@ -1008,7 +1087,7 @@ class H1Connection:
             self._their_state = SWITCHED
         else:
             head.append(b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n")
-            if body_framing is BodyFraming.CHUNKED:
+            if body_framing is _CHUNKED:
                 out.append(b"Transfer-Encoding: chunked\r\n")
             self._our_state = SEND_BODY
             if method == b"CONNECT" and 200 <= status < 300:
@@ -1031,9 +1110,9 @@ class H1Connection:
         if not data:
             return b""
         body_framing = self._framing
-        if body_framing is BodyFraming.CHUNKED:
+        if body_framing is _CHUNKED:
             return b"%x\r\n%b\r\n" % (len(data), data)
-        if body_framing is BodyFraming.LENGTH:
+        if body_framing is _LENGTH:
             remaining = self._resp_remaining
             if len(data) > remaining:
                 # Never write past the declared length; the framing is now wrong.
@@ -1041,7 +1120,7 @@ class H1Connection:
                 self._keep_alive = False
             self._resp_remaining = remaining - len(data)
             return data
-        if body_framing is BodyFraming.CLOSE:
+        if body_framing is _CLOSE:
             return data
         self.body_dropped = True
         return b""
@@ -1058,14 +1137,14 @@ class H1Connection:
     def _send_end(self, trailers: Headers) -> bytes:
         self._our_state = DONE
         body_framing = self._framing
-        if body_framing is BodyFraming.CHUNKED:
+        if body_framing is _CHUNKED:
             if not trailers:
                 return framing.LAST_CHUNK
             lines = [b"0\r\n"]
             lines.extend(b"%s: %s\r\n" % pair for pair in self._checked_trailers(trailers))
             lines.append(b"\r\n")
             return b"".join(lines)
-        if body_framing is BodyFraming.LENGTH and self._resp_remaining:
+        if body_framing is _LENGTH and self._resp_remaining:
             self._keep_alive = False  # the body was shorter than announced
         return b""
 

@@ -245,7 +245,7 @@ class UWSGIConnection(H1Connection):
         )
 
     def _take_head(self) -> Request | None:
-        buf = self._buf
+        buf = self._unread()
         parsed = parse_uwsgi_packet(buf)
         if parsed is None:
             if not self._eof:
@@ -256,7 +256,7 @@ class UWSGIConnection(H1Connection):
             raise NoMoreData("connection closed in a uwsgi packet")
         request, consumed, self.uwsgi_vars = parsed
         self._check_limits(request)
-        self._buf = buf[consumed:]
+        self._skip_to(self._pos + consumed)
         return request
 
     def _check_limits(self, request: Request) -> None:
