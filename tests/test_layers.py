@@ -1,0 +1,127 @@
+"""The layering of docs/architecture: a module imports only its own layer or lower ones,
+and the protocol core (gunicorn/http/) imports no I/O, concurrency or upper-layer module."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "gunicorn"
+
+FORBIDDEN_IN_CORE = {
+    "socket",
+    "select",
+    "selectors",
+    "ssl",
+    "asyncio",
+    "threading",
+    "gevent",
+    "eventlet",
+}
+
+# Layer of each top-level part of the package (docs: architecture guide).
+LAYERS = {
+    "errors": 0,
+    "config": 0,
+    "glogging": 0,
+    "instrument": 0,
+    "sock": 0,
+    "pidfile": 0,
+    "systemd": 0,
+    "util": 0,
+    "osutil": 0,
+    "http": 1,
+    "wsgi": 2,
+    "asgi": 2,
+    "drivers": 3,
+    "workers": 4,
+    "arbiter": 5,
+    "children": 5,
+    "dirty": 5,
+    "ctl": 5,
+    "reloader": 5,
+    "__main__": 6,
+    "app": 6,
+}
+
+# Imports that reach up on purpose, each inside a function so that nothing is loaded
+# before it is needed: public names gunicorn has always offered at these paths.
+ALLOWED_UPWARD = {
+    ("util", "app"),  # gunicorn.util.import_app, kept for code written against gunicorn
+}
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def part_of(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0].removesuffix(".py") if relative.parts else ""
+
+
+def imported_modules(tree: ast.AST, path: Path) -> list[str]:
+    names: list[str] = []
+    package = ".".join(("gunicorn", *path.relative_to(PACKAGE).parent.parts))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            names.append(module)
+            names.extend(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_every_part_of_the_package_has_a_layer() -> None:
+    unknown = {part_of(p) for p in modules()} - set(LAYERS) - {"__init__", "py.typed"}
+    assert not unknown, f"add these to the layer table: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_respect_the_layers(path: Path) -> None:
+    part = part_of(path)
+    if part == "__init__":
+        return
+    layer = LAYERS[part]
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for name in imported_modules(tree, path):
+        top = name.split(".")[0]
+        if part == "http":
+            assert top not in FORBIDDEN_IN_CORE, f"{path.name} imports {name}"
+        if top != "gunicorn" or name.count(".") < 1:
+            continue
+        target = name.split(".")[1]
+        if target not in LAYERS or (part, target) in ALLOWED_UPWARD:
+            continue
+        assert LAYERS[target] <= layer, (
+            f"{path.relative_to(PACKAGE)} (layer {layer}) imports {name} (layer {LAYERS[target]})"
+        )
+        if part == "http":
+            assert target == "http", f"the core imports {name}"
+
+
+def test_importing_the_core_loads_no_io_module() -> None:
+    core = sorted(
+        "gunicorn.http." + p.stem for p in (PACKAGE / "http").glob("*.py") if p.stem != "__init__"
+    )
+    code = (
+        "import sys\n"
+        + "".join(f"import {name}\n" for name in core)
+        + f"print(sorted(m for m in {sorted(FORBIDDEN_IN_CORE)!r} if m in sys.modules))\n"
+        + "print(sorted(m for m in sys.modules if m.startswith('gunicorn')"
+        + " and not m.startswith('gunicorn.http') and m != 'gunicorn'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "[]"], out
