@@ -207,6 +207,8 @@ _MONTHS = (
 )
 _date_second = -1
 _date_value = b""
+_date_line = b""
+_line_second = -1
 
 
 def http_date(now: float) -> bytes:
@@ -226,6 +228,16 @@ def http_date(now: float) -> bytes:
         )
         _date_second = second
     return _date_value
+
+
+def date_line(now: float) -> bytes:
+    """``Date: <IMF-fixdate>`` and CRLF for ``now``, built once per second."""
+    global _line_second, _date_line
+    second = int(now)
+    if second != _line_second:
+        _date_line = b"Date: " + http_date(now) + b"\r\n"
+        _line_second = second
+    return _date_line
 
 
 class H1Connection:
@@ -1031,7 +1043,9 @@ class H1Connection:
         if reason or status not in _REASONS:
             validate_response_status(status, reason)
         method = request.method
+        # out[0] is filled with the status line and our own fields once they are known.
         out = [b""]
+        add = out.extend
         content_length: int | None = None
         has_date = has_server = False
         upgrade_passthrough = status == 101
@@ -1045,7 +1059,7 @@ class H1Connection:
             if lowered in _RESPONSE_SPECIAL:
                 if lowered in HOP_BY_HOP:
                     if upgrade_passthrough and lowered in (b"upgrade", b"connection"):
-                        out.append(b"%s: %s\r\n" % (name, value))
+                        add((name, b": ", value, b"\r\n"))
                     continue
                 if lowered == b"content-length":
                     value = value.strip(OWS)
@@ -1063,7 +1077,7 @@ class H1Connection:
                     has_date = True
                 else:
                     has_server = True
-            out.append(b"%s: %s\r\n" % (name, value))
+            add((name, b": ", value, b"\r\n"))
 
         body_framing = _choose_body_framing(
             method, status, request.version, content_length, self._chunked_responses
@@ -1077,16 +1091,16 @@ class H1Connection:
         self._framing = body_framing
         self._resp_remaining = content_length or 0
 
-        head = [self._status_line(status, reason, request.version)]
-        if not has_server and self._server_line:
-            head.append(self._server_line)
+        first = self._status_line(status, reason, request.version)
+        if not has_server:
+            first += self._server_line
         if not has_date:
-            head.append(b"Date: %s\r\n" % http_date(self._clock()))
+            first += date_line(self._clock())
         if status == 101:
             self._our_state = SWITCHED
             self._their_state = SWITCHED
         else:
-            head.append(b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n")
+            first += b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n"
             if body_framing is _CHUNKED:
                 out.append(b"Transfer-Encoding: chunked\r\n")
             self._our_state = SEND_BODY
@@ -1094,7 +1108,7 @@ class H1Connection:
                 # A tunnel: the response has no body and the client's next bytes are
                 # not HTTP (trailing_data hands them over).
                 self._their_state = SWITCHED
-        out[0] = b"".join(head)
+        out[0] = first
         out.append(b"\r\n")
         return b"".join(out)
 
@@ -1167,7 +1181,7 @@ class H1Connection:
         head = [
             b"HTTP/1.1 %d %s\r\n" % (status, reason),
             b"Server: %s\r\n" % self._server_header if self._server_header else b"",
-            b"Date: %s\r\n" % http_date(self._clock()),
+            date_line(self._clock()),
             b"Connection: close\r\n",
             b"Content-Type: text/html; charset=utf-8\r\n",
             b"Content-Length: %d\r\n\r\n" % len(body),
