@@ -1,0 +1,159 @@
+"""What the drivers take from the configuration, built once per worker."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from gunicorn.http.limits import Limits, Policy
+from gunicorn.wsgi.environ import EnvironConfig
+from gunicorn.wsgi.errors import WSGIErrors
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Networks:
+    """An allow-list of addresses and networks (``*`` allows every peer)."""
+
+    networks: tuple[Network, ...] = ()
+    allow_all: bool = False
+
+    @classmethod
+    def parse(cls, values: Iterable[Any] | str | None) -> Networks:
+        """From setting values: strings (addresses, CIDR networks, ``*``) or networks."""
+        if values is None:
+            return cls()
+        if isinstance(values, str):
+            values = values.split(",")
+        networks: list[Network] = []
+        for value in values:
+            if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+                networks.append(value)
+                continue
+            text = str(value).strip()
+            if not text:
+                continue
+            if text == "*":
+                return cls(allow_all=True)
+            networks.append(ipaddress.ip_network(text, strict=False))
+        return cls(tuple(networks))
+
+    def __contains__(self, address: str) -> bool:
+        if self.allow_all:
+            return True
+        try:
+            ip = ipaddress.ip_address(address.partition("%")[0])
+        except ValueError:
+            return False
+        mapped = getattr(ip, "ipv4_mapped", None)
+        return any(ip in net or (mapped is not None and mapped in net) for net in self.networks)
+
+
+def is_trusted(peer_addr: Any, networks: Networks | Iterable[Any] | str | None) -> bool:
+    """Is this peer allowed? Unix socket peers (a path or empty name) always are."""
+    if not isinstance(peer_addr, tuple):
+        return True
+    if not isinstance(networks, Networks):
+        networks = Networks.parse(networks)
+    return str(peer_addr[0]) in networks
+
+
+def core_options(cfg: Any) -> tuple[Limits, Policy]:
+    """The protocol core's limits and rule switches from the settings."""
+    limits = Limits.from_settings(
+        limit_request_line=int(cfg.limit_request_line),
+        limit_request_fields=int(cfg.limit_request_fields),
+        limit_request_field_size=int(cfg.limit_request_field_size),
+    )
+    policy = Policy(
+        permit_obsolete_folding=bool(cfg.permit_obsolete_folding),
+        casefold_http_method=bool(cfg.casefold_http_method),
+        permit_unconventional_http_method=bool(cfg.permit_unconventional_http_method),
+        permit_unconventional_http_version=bool(cfg.permit_unconventional_http_version),
+        header_map=str(cfg.header_map),
+        strip_header_spaces=bool(cfg.strip_header_spaces),
+        forwarder_headers=EnvironConfig.forwarder_names(cfg.forwarder_headers),
+    )
+    return limits, policy
+
+
+def _setting(cfg: Any, name: str, default: Any) -> Any:
+    try:
+        value = getattr(cfg, name)
+    except AttributeError:
+        return default
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class DriverOptions:
+    """Everything a driver needs per connection, computed once per worker."""
+
+    limits: Limits
+    policy: Policy
+    environ: EnvironConfig
+    forwarded_allow: Networks
+    proxy_mode: str | None  # "v1", "v2", "auto" or None when PROXY protocol is off
+    proxy_allow: Networks
+    uwsgi: bool
+    uwsgi_allow: Networks
+    sendfile: bool
+    is_ssl: bool
+    timeout: float
+
+    @classmethod
+    def from_config(cls, cfg: Any, log: Any = None, *, multithread: bool = False) -> DriverOptions:
+        limits, policy = core_options(cfg)
+        error_log = getattr(log, "error_log", None)
+        environ = EnvironConfig(
+            errors=WSGIErrors(error_log),
+            multithread=multithread,
+            multiprocess=int(_setting(cfg, "workers", 1)) > 1,
+            secure_scheme_headers=EnvironConfig.scheme_headers(
+                _setting(cfg, "secure_scheme_headers", {})
+            ),
+            forwarder_headers=policy.forwarder_headers,
+            script_name=os.environ.get("SCRIPT_NAME", ""),
+        )
+        proxy_mode = str(_setting(cfg, "proxy_protocol", "off"))
+        if proxy_mode in ("off", "False", "false", "none", ""):
+            proxy = None
+        elif proxy_mode in ("True", "true", "on"):
+            proxy = "auto"
+        else:
+            proxy = proxy_mode
+        return cls(
+            limits=limits,
+            policy=policy,
+            environ=environ,
+            forwarded_allow=Networks.parse(_setting(cfg, "forwarded_allow_ips", ())),
+            proxy_mode=proxy,
+            proxy_allow=Networks.parse(_setting(cfg, "proxy_allow_ips", ())),
+            uwsgi=str(_setting(cfg, "protocol", "http")) == "uwsgi",
+            uwsgi_allow=Networks.parse(_setting(cfg, "uwsgi_allow_ips", ())),
+            sendfile=bool(_setting(cfg, "sendfile", True)),
+            is_ssl=bool(_setting(cfg, "is_ssl", False)),
+            timeout=float(_setting(cfg, "timeout", 30)),
+        )
+
+
+_per_worker: weakref.WeakKeyDictionary[Any, DriverOptions] = weakref.WeakKeyDictionary()
+
+
+def worker_options(worker: Any) -> DriverOptions:
+    """The options of ``worker`` (built on first use, after the worker set its environment).
+
+    ``wsgi.multithread`` is the worker class's ``wsgi_multithread`` attribute.
+    """
+    options = _per_worker.get(worker)
+    if options is None:
+        options = DriverOptions.from_config(
+            worker.cfg, worker.log, multithread=bool(getattr(worker, "wsgi_multithread", False))
+        )
+        _per_worker[worker] = options
+    return options

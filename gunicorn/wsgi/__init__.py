@@ -1,0 +1,27 @@
+"""WSGI (PEP 3333) over the events of the protocol core; knows nothing of sockets."""
+
+from gunicorn.wsgi.environ import (
+    ConfigurationProblem,
+    ConnectionEnviron,
+    EnvironConfig,
+    connection_environ,
+    request_environ,
+)
+from gunicorn.wsgi.filewrapper import FileWrapper
+from gunicorn.wsgi.input import WSGIInput
+from gunicorn.wsgi.request import RequestInfo
+from gunicorn.wsgi.response import ResponseChannel, WSGIResponder, WSGIResponse
+
+__all__ = [
+    "ConfigurationProblem",
+    "ConnectionEnviron",
+    "EnvironConfig",
+    "FileWrapper",
+    "RequestInfo",
+    "ResponseChannel",
+    "WSGIInput",
+    "WSGIResponder",
+    "WSGIResponse",
+    "connection_environ",
+    "request_environ",
+]
