@@ -24,9 +24,10 @@ from typing import Any
 
 from gunicorn.drivers.options import DriverOptions, is_trusted, worker_options
 from gunicorn.drivers.sendfile import can_sendfile, copy_file, sendfile
-from gunicorn.http import framing, h1
+from gunicorn.http import h1
 from gunicorn.http.errors import (
     ForbiddenProxyRequest,
+    ForbiddenUWSGIRequest,
     InvalidProxyLine,
     LocalProtocolError,
     NoMoreData,
@@ -60,13 +61,6 @@ _IGNORED_ERRNOS = {
     errno.ECONNRESET: "Ignoring connection reset",
     errno.ENOTCONN: "Ignoring socket not connected",
 }
-
-
-class ForbiddenUWSGIRequest(ProtocolError):
-    """A peer outside ``uwsgi_allow_ips`` tried to speak uwsgi."""
-
-    status = 403
-    reason = "Forbidden"
 
 
 class BlockingHTTPConnection:
@@ -346,10 +340,12 @@ class BlockingHTTPConnection:
 
         if not self.options.sendfile or not can_sendfile(self.sock) or count <= 0:
             return copy_file(through_core, fd, offset, count)
-        prefix, suffix = self._file_framing(count)
+        prefix, count, suffix = self.conn.file_segment(count)
         head, self._head = self._head, b""
         if head or prefix:
             self._write(head + prefix)
+        if not count:
+            return 0
         try:
             sent = self._send_file_bytes(fd, offset, count)
         except OSError as exc:
@@ -365,25 +361,6 @@ class BlockingHTTPConnection:
 
     def _send_file_bytes(self, fd: int, offset: int, count: int) -> int:
         return sendfile(self.sock, fd, offset, count)
-
-    def _file_framing(self, count: int) -> tuple[bytes, bytes]:
-        """Bytes around a file body sent past the core: a chunk header and its CRLF
-        when the response is chunked. (The core does not see these body bytes, so a
-        Content-Length response ends with the connection closed.)"""
-        request = self.conn.request
-        responder = self._responder
-        assert request is not None and responder is not None
-        response = responder.response
-        body_framing = framing.choose_body_framing(
-            request.method,
-            response.status_code,
-            request.version,
-            response.content_length,
-            not self.options.uwsgi,
-        )
-        if body_framing is framing.BodyFraming.CHUNKED:
-            return framing.chunk_header(count), framing.CHUNK_END
-        return b"", b""
 
     # -- one request ---------------------------------------------------------------------
 

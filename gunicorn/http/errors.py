@@ -125,6 +125,21 @@ class InvalidUWSGIHeader(ProtocolError):
     pass
 
 
+class ForbiddenUWSGIRequest(ProtocolError):
+    """A peer outside ``uwsgi_allow_ips`` tried to speak uwsgi."""
+
+    status = 403
+    reason = "Forbidden"
+
+
+class ConfigurationProblem(ProtocolError):
+    """The request cannot be mapped with this configuration (e.g. a path outside
+    SCRIPT_NAME): the server's fault, answered with 500."""
+
+    status = 500
+    reason = "Internal Server Error"
+
+
 class ExpectationFailed(ProtocolError):
     status = 417
     reason = "Expectation Failed"

@@ -1139,6 +1139,29 @@ class H1Connection:
         self.body_dropped = True
         return b""
 
+    def file_segment(self, count: int) -> tuple[bytes, int, bytes]:
+        """Framing for ``count`` body bytes a driver writes itself (sendfile): the bytes
+        to write before them, how many of them may be written, and the bytes after.
+        Counts toward Content-Length like ``send(Data(...))`` would."""
+        if self._our_state is not SEND_BODY:
+            raise ResponseStateError(f"cannot send a body in state {self._our_state}")
+        body_framing = self._framing
+        if count <= 0:
+            return b"", 0, b""
+        if body_framing is _CHUNKED:
+            return framing.chunk_header(count), count, framing.CHUNK_END
+        if body_framing is _LENGTH:
+            remaining = self._resp_remaining
+            if count > remaining:
+                count = remaining
+                self._keep_alive = False
+            self._resp_remaining = remaining - count
+            return b"", count, b""
+        if body_framing is _CLOSE:
+            return b"", count, b""
+        self.body_dropped = True
+        return b"", 0, b""
+
     def _checked_trailers(self, trailers: Headers) -> Headers:
         checked: Headers = []
         for name, value in trailers:

@@ -1,7 +1,7 @@
 """WSGI (PEP 3333) over the events of the protocol core; knows nothing of sockets."""
 
+from gunicorn.http.errors import ConfigurationProblem
 from gunicorn.wsgi.environ import (
-    ConfigurationProblem,
     ConnectionEnviron,
     EnvironConfig,
     connection_environ,

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from gunicorn import SERVER_SOFTWARE
-from gunicorn.http.errors import ProtocolError
+from gunicorn.http.errors import ConfigurationProblem
 from gunicorn.http.events import Request
 from gunicorn.http.headers import scheme_from_headers
 from gunicorn.wsgi.filewrapper import FileWrapper
@@ -22,13 +22,6 @@ DEFAULT_SECURE_SCHEME_HEADERS: dict[str, str] = {
     "X-FORWARDED-PROTO": "https",
     "X-FORWARDED-SSL": "on",
 }
-
-
-class ConfigurationProblem(ProtocolError):
-    """The request path does not start with the configured SCRIPT_NAME."""
-
-    status = 500
-    reason = "Internal Server Error"
 
 
 @dataclass(frozen=True)
