@@ -1,0 +1,831 @@
+"""The arbiter: the master process that binds the listeners and keeps the workers running.
+
+Signal handlers only enqueue the signal number and wake the loop through a pipe;
+the loop then calls ``handle_<name>`` (``handle_hup``, ``handle_term``...), checks
+heartbeats, and spawns or retires workers to match the target count.
+
+Workers belong to a *generation*. HUP (configuration reload) and ``--reload``
+code changes start a new generation; the previous one keeps serving until the
+new workers have booted and is then stopped gracefully. Under ``--reload``, a
+new generation that cannot load the application is discarded and the previous
+workers keep serving until the code is fixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import queue
+import random
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+from typing import Any
+
+from gunicorn import __version__, osutil, sock, systemd
+from gunicorn.children import Child, Children
+from gunicorn.errors import AppImportError, HaltServer
+from gunicorn.pidfile import Pidfile
+from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR
+
+
+def _signal_names(names: str) -> list[signal.Signals]:
+    return [getattr(signal, f"SIG{name}") for name in names.split()]
+
+
+class Arbiter:
+    """Keeps ``num_workers`` workers alive, reacts to signals, upgrades itself on USR2."""
+
+    WORKER_BOOT_ERROR = WORKER_BOOT_ERROR
+    APP_LOAD_ERROR = APP_LOAD_ERROR
+
+    #: Seconds the loop sleeps at most between checks.
+    LOOP_INTERVAL = 1.0
+    #: After a QUIT/INT during a graceful stop, workers get this long before SIGKILL.
+    QUICK_STOP_TIMEOUT = 2.0
+
+    SIGNALS = _signal_names("HUP QUIT INT TERM TTIN TTOU USR1 USR2 WINCH")
+    SIG_NAMES: dict[int, str] = {s: s.name[3:].lower() for s in [*SIGNALS, signal.SIGCHLD]}
+    # Signals whose repeats within one batch mean the same thing as one.
+    _COALESCED = frozenset({signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGWINCH})
+
+    def __init__(self, app: Any) -> None:
+        os.environ["SERVER_SOFTWARE"] = f"gunicorn/{__version__}"
+        self.log: Any = None
+        self.LISTENERS: list[Any] = []
+        self.PIPE: list[int] = []
+        self.SIG_QUEUE: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.children = Children()
+        self.generation = 0
+        self.pidfile: Pidfile | None = None
+        self.systemd = False
+        self.worker_age = 0
+        self.reexec_pid = 0
+        self.master_pid = 0
+        self.master_name = "Master"
+        self.pid = os.getpid()
+        self._num_workers: int | None = None
+        self._last_logged_active_worker_count: int | None = None
+        self._watchdog_interval = systemd.watchdog_interval()
+        self._last_watchdog = 0.0
+
+        args = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+        args[0] = sys.executable
+        self.START_CTX: dict[Any, Any] = {"args": args, "cwd": _startup_cwd(), 0: sys.executable}
+        self.setup(app)
+
+    # -- configuration ---------------------------------------------------------------------
+
+    @property
+    def WORKERS(self) -> dict[int, Any]:
+        """pid -> worker object for every live worker."""
+        return self.children.workers()
+
+    @property
+    def num_workers(self) -> int:
+        return self._num_workers or 0
+
+    @num_workers.setter
+    def num_workers(self, value: int) -> None:
+        old = self._num_workers
+        self._num_workers = value
+        self.cfg.nworkers_changed(self, value, old)
+
+    def setup(self, app: Any) -> None:
+        """Take the settings of ``app.cfg`` (at start and after HUP)."""
+        self.app = app
+        self.cfg = app.cfg
+        if self.log is None:
+            self.log = self.cfg.logger_class(app.cfg)
+            if hasattr(app, "logger"):
+                app.logger = self.log
+        if "GUNICORN_FD" in os.environ:
+            self.log.reopen_files()
+        self.worker_class = self.cfg.worker_class
+        self.address = self.cfg.address
+        self.num_workers = self.cfg.workers
+        self.timeout = self.cfg.timeout
+        self.proc_name = self.cfg.proc_name
+        if self.master_pid:
+            self.proc_name += ".2"
+        self.log.debug(
+            "Current configuration:\n%s",
+            "\n".join(
+                f"  {name}: {setting.value}" for name, setting in sorted(self.cfg.settings.items())
+            ),
+        )
+        for key, value in self.cfg.env.items():
+            os.environ[key] = value
+        if self.cfg.preload_app:
+            self._preload()
+
+    def _preload(self) -> None:
+        try:
+            self.app.wsgi()
+        except AppImportError as exc:
+            self.log.debug("Exception while loading the application", exc_info=True)
+            self.log.error("%s", exc)
+            raise HaltServer("App failed to load.", self.APP_LOAD_ERROR) from exc
+        except Exception as exc:
+            self.log.exception("Exception while loading the application")
+            raise HaltServer("App failed to load.", self.APP_LOAD_ERROR) from exc
+
+    # -- start -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Write the pidfile, install signals, bind (or inherit) listeners."""
+        self.log.info("Starting gunicorn %s", __version__)
+        if "GUNICORN_PID" in os.environ:
+            self.master_pid = int(os.environ["GUNICORN_PID"])
+            self.proc_name = self.cfg.proc_name + ".2"
+            self.master_name = "Master.2"
+        self.pid = os.getpid()
+        if self.cfg.pidfile is not None:
+            name = self.cfg.pidfile + (".2" if self.master_pid else "")
+            pidfile = Pidfile(name)
+            pidfile.create(self.pid)
+            self.pidfile = pidfile
+        self.cfg.on_starting(self)
+        self.init_signals()
+        try:
+            self._create_listeners()
+        except (sock.BindError, OSError) as exc:
+            self.halt(reason=str(exc), exit_status=1)
+
+        self.log.debug("Arbiter booted")
+        self.log.info("Listening at: %s (%s)", self._listeners_str(), self.pid)
+        self.log.info("Using worker: %s", self.cfg.worker_class_str)
+        systemd.sd_notify("READY=1\nSTATUS=Gunicorn arbiter booted", self.log)
+        if hasattr(self.worker_class, "check_config"):
+            self.worker_class.check_config(self.cfg, self.log)
+        self.cfg.when_ready(self)
+
+    def _create_listeners(self) -> None:
+        if self.LISTENERS:
+            return
+        fds: list[int] | None = None
+        count = systemd.listen_fds()
+        if count:
+            self.systemd = True
+            fds = list(range(systemd.SD_LISTEN_FDS_START, systemd.SD_LISTEN_FDS_START + count))
+        elif self.master_pid and os.environ.get("GUNICORN_FD"):
+            fds = [int(fd) for fd in os.environ.pop("GUNICORN_FD").split(",") if fd]
+        addresses = None
+        if fds is None and self._per_worker_ports():
+            addresses = [a for a in self.cfg.address if not isinstance(a, tuple)]
+        self.LISTENERS = sock.create_sockets(
+            self.cfg, self.log, fds=fds, systemd=self.systemd, addresses=addresses
+        )
+
+    def _per_worker_ports(self) -> bool:
+        """reuse_port: each worker binds its own TCP listeners (the kernel balances)."""
+        return bool(self.cfg.reuse_port) and hasattr(socket, "SO_REUSEPORT") and not self.systemd
+
+    def _listeners_str(self) -> str:
+        shown = [str(listener) for listener in self.LISTENERS]
+        if self._per_worker_ports():
+            scheme = "https" if self.cfg.is_ssl else "http"
+            for addr in self.cfg.address:
+                if isinstance(addr, tuple):
+                    host = f"[{addr[0]}]" if ":" in str(addr[0]) else addr[0]
+                    shown.append(f"{scheme}://{host}:{addr[1]}")
+        return ",".join(shown)
+
+    def init_signals(self) -> None:
+        """Install handlers that only enqueue; a pipe wakes the loop."""
+        for fd in self.PIPE:
+            os.close(fd)
+        self.PIPE = list(os.pipe())
+        for fd in self.PIPE:
+            osutil.set_non_blocking(fd)
+            osutil.close_on_exec(fd)
+        for sig in [*self.SIGNALS, signal.SIGCHLD]:
+            signal.signal(sig, self.signal)
+        signal.set_wakeup_fd(self.PIPE[1], warn_on_full_buffer=False)
+
+    def wakeup(self) -> None:
+        """Wake the main loop."""
+        if self.PIPE:
+            with contextlib.suppress(OSError):
+                os.write(self.PIPE[1], b".")
+
+    # -- main loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Start and supervise until stopped; exits the process."""
+        self.start()
+        osutil.setproctitle(f"master [{self.proc_name}]")
+        try:
+            self.manage_workers()
+            while True:
+                self.maybe_promote_master()
+                for sig in self._wait_signals(self._loop_timeout()):
+                    self._dispatch(sig)
+                self.reap_workers()
+                self.check_children()
+                self.murder_workers()
+                self.manage_workers()
+                self._ping_watchdog()
+        except (StopIteration, KeyboardInterrupt):
+            self.halt()
+        except HaltServer as inst:
+            self.halt(reason=inst.reason, exit_status=inst.exit_status)
+        except SystemExit:
+            raise
+        except Exception:
+            self.log.error("Unhandled exception in main loop", exc_info=True)
+            self.stop(False)
+            if self.pidfile is not None:
+                self.pidfile.unlink()
+            sys.exit(-1)
+
+    def _loop_timeout(self) -> float:
+        if self._watchdog_interval is not None:
+            return min(self.LOOP_INTERVAL, self._watchdog_interval)
+        return self.LOOP_INTERVAL
+
+    def _wait_signals(self, timeout: float) -> list[int]:
+        """Signals received, waiting up to ``timeout`` seconds for the first one."""
+        if self.SIG_QUEUE.empty():
+            try:
+                select.select([self.PIPE[0]], [], [], timeout)
+            except OSError as exc:  # pragma: no cover - select is retried on EINTR
+                if exc.errno != errno.EINTR:
+                    raise
+        try:
+            while os.read(self.PIPE[0], 4096):
+                pass
+        except BlockingIOError:
+            pass
+        batch: list[int] = []
+        while not self.SIG_QUEUE.empty():
+            sig = self.SIG_QUEUE.get_nowait()
+            if sig in self._COALESCED and sig in batch:
+                continue
+            batch.append(sig)
+        return batch
+
+    def _dispatch(self, sig: int) -> None:
+        name = self.SIG_NAMES.get(sig)
+        if name is None:
+            self.log.info("Ignoring unknown signal: %s", sig)
+            return
+        handler = getattr(self, f"handle_{name}", None)
+        if handler is None:
+            self.log.error("Unhandled signal: %s", name)
+            return
+        if sig != signal.SIGCHLD:
+            self.log.info("Handling signal: %s", name)
+        handler()
+
+    def _ping_watchdog(self) -> None:
+        if self._watchdog_interval is None:
+            return
+        now = time.monotonic()
+        if now - self._last_watchdog >= self._watchdog_interval:
+            self._last_watchdog = now
+            systemd.sd_notify("WATCHDOG=1", self.log)
+
+    # -- signal handlers (run from the loop) ----------------------------------------------
+
+    def handle_chld(self) -> None:
+        self.reap_workers()
+
+    def handle_hup(self) -> None:
+        """Reload the configuration and replace the workers gracefully."""
+        self.log.info("Hang up: %s", self.master_name)
+        self.reload()
+
+    def handle_term(self) -> None:
+        """Graceful stop."""
+        raise StopIteration
+
+    def handle_int(self) -> None:
+        """Quick stop."""
+        self.stop(False)
+        raise StopIteration
+
+    def handle_quit(self) -> None:
+        """Quick stop."""
+        self.stop(False)
+        raise StopIteration
+
+    def handle_ttin(self) -> None:
+        """One more worker."""
+        self.num_workers += 1
+        self.manage_workers()
+
+    def handle_ttou(self) -> None:
+        """One worker less (never below one)."""
+        if self.num_workers <= 1:
+            return
+        self.num_workers -= 1
+        self.manage_workers()
+
+    def handle_usr1(self) -> None:
+        """Reopen log files here and in the workers."""
+        self.log.reopen_files()
+        self.kill_workers(signal.SIGUSR1)
+
+    def handle_usr2(self) -> None:
+        """Start a new master from the same command line, handing over the listeners."""
+        self.reexec()
+
+    def handle_winch(self) -> None:
+        """Stop the workers gracefully when daemonized (the old master of an upgrade)."""
+        if self.cfg.daemon:
+            self.log.info("graceful stop of workers")
+            self.num_workers = 0
+            self.kill_workers(signal.SIGTERM)
+        else:
+            self.log.debug("SIGWINCH ignored. Not daemonized")
+
+    # -- stop ------------------------------------------------------------------------------
+
+    def halt(self, reason: str | None = None, exit_status: int = 0) -> None:
+        """Stop everything, run ``on_exit`` and exit with ``exit_status``."""
+        systemd.sd_notify("STOPPING=1", self.log)
+        self.stop()
+        log = self.log.info if exit_status == 0 else self.log.error
+        log("Shutting down: %s", self.master_name)
+        if reason is not None:
+            log("Reason: %s", reason)
+        if self.pidfile is not None:
+            self.pidfile.unlink()
+        self.cfg.on_exit(self)
+        sys.exit(exit_status)
+
+    def stop(self, graceful: bool = True) -> None:
+        """Close the listeners and stop the workers (TERM, or QUIT when not graceful).
+
+        Workers get ``graceful_timeout`` seconds (a QUIT/INT meanwhile cuts it to
+        ``QUICK_STOP_TIMEOUT``), then SIGKILL. Unix socket files are removed unless
+        a new master (USR2) or systemd owns them.
+        """
+        unlink = (
+            self.reexec_pid == self.master_pid == 0 and not self.systemd and not self.cfg.reuse_port
+        )
+        sock.close_sockets(self.LISTENERS, unlink)
+        self.LISTENERS = []
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        self.kill_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
+        while len(self.children) and time.monotonic() < deadline:
+            for sig in self._wait_signals(0.1) if self.PIPE else []:
+                if graceful and sig in (signal.SIGINT, signal.SIGQUIT):
+                    graceful = False
+                    self.log.info("Handling signal: %s", self.SIG_NAMES[sig])
+                    self.kill_workers(signal.SIGQUIT)
+                    deadline = min(deadline, time.monotonic() + self.QUICK_STOP_TIMEOUT)
+            if not self.PIPE:
+                time.sleep(0.1)
+            self.reap_workers(stopping=True)
+        if len(self.children):
+            self.kill_workers(signal.SIGKILL)
+            end = time.monotonic() + 1.0
+            while len(self.children) and time.monotonic() < end:
+                self.reap_workers(stopping=True)
+                time.sleep(0.02)
+
+    # -- reload (HUP) ----------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the configuration; on success start a new generation of workers."""
+        old_address = self.address
+        old_cfg = self.cfg
+        old_env = self.cfg.env
+        self._restore_env(old_env)
+        try:
+            self.app.reload()
+        except Exception as exc:
+            self.log.error("%s", " ".join(str(exc).split()) or type(exc).__name__)
+            for key, value in old_env.items():
+                os.environ[key] = value
+            return
+        except SystemExit:
+            self.log.error("Reload failed (invalid configuration); keeping the current one")
+            for key, value in old_env.items():
+                os.environ[key] = value
+            return
+        try:
+            self.setup(self.app)
+        except Exception:
+            self.log.exception("Reload failed, keeping the current configuration")
+            self.app.cfg = old_cfg
+            self.setup(self.app)
+            return
+        self.log.reopen_files()
+        if old_address != self.cfg.address:
+            self._rebind()
+        self.cfg.on_reload(self)
+        if self.pidfile is not None:
+            self.pidfile.unlink()
+            self.pidfile = None
+        if self.cfg.pidfile is not None:
+            pidfile = Pidfile(self.cfg.pidfile + (".2" if self.master_pid else ""))
+            try:
+                pidfile.create(self.pid)
+                self.pidfile = pidfile
+            except RuntimeError as exc:
+                self.log.error("%s", exc)
+        osutil.setproctitle(f"master [{self.proc_name}]")
+        self.start_generation()
+
+    def _restore_env(self, env: dict[str, str]) -> None:
+        original = getattr(self.cfg, "env_orig", {})
+        for key in env:
+            if key in original:
+                os.environ[key] = original[key]
+            else:
+                os.environ.pop(key, None)
+
+    def _rebind(self) -> None:
+        """Listen on the new ``bind`` list: keep unchanged listeners, bind new, close removed."""
+        wanted = self.cfg.address
+        keep = [lnr for lnr in self.LISTENERS if lnr.cfg_addr in wanted]
+        kept_addrs = [lnr.cfg_addr for lnr in keep]
+        new_addrs = [a for a in wanted if a not in kept_addrs]
+        if self._per_worker_ports():
+            new_addrs = [a for a in new_addrs if not isinstance(a, tuple)]
+        try:
+            added = (
+                sock.create_sockets(self.cfg, self.log, addresses=new_addrs) if new_addrs else []
+            )
+        except (sock.BindError, OSError) as exc:
+            self.log.error("Cannot listen on the new addresses, keeping the old ones: %s", exc)
+            return
+        removed = [lnr for lnr in self.LISTENERS if lnr not in keep]
+        unlink = self.reexec_pid == self.master_pid == 0 and not self.systemd
+        sock.close_sockets(removed, unlink=unlink)
+        self.LISTENERS = keep + added
+        self.log.info("Listening at: %s", self._listeners_str())
+
+    def start_generation(self) -> None:
+        """Spawn a full set of new workers; the current ones stop once these booted."""
+        for child in self.children:
+            child.clear_reload_request()
+        self.generation += 1
+        self.manage_workers()
+
+    # -- upgrade (USR2) --------------------------------------------------------------------
+
+    def reexec(self) -> None:
+        """Fork and exec a new master that inherits the listeners."""
+        if self.reexec_pid != 0:
+            self.log.warning("USR2 signal ignored. Child exists.")
+            return
+        if self.master_pid != 0:
+            self.log.warning("USR2 signal ignored. Parent exists.")
+            return
+        master_pid = os.getpid()
+        pid = os.fork()
+        if pid != 0:
+            self.reexec_pid = pid
+            if self.pidfile is not None:
+                try:
+                    self.pidfile.rename(self.cfg.pidfile + ".oldbin")
+                except (OSError, RuntimeError) as exc:
+                    self.log.error("Cannot rename the pidfile: %s", exc)
+            return
+        try:
+            self._exec_new_master(master_pid)
+        finally:
+            os._exit(1)
+
+    def _exec_new_master(self, master_pid: int) -> None:
+        for sig in [*self.SIGNALS, signal.SIGCHLD]:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        self.cfg.pre_exec(self)
+        environ = dict(getattr(self.cfg, "env_orig", os.environ))
+        environ["GUNICORN_PID"] = str(master_pid)
+        fds = [lnr.fileno() for lnr in self.LISTENERS]
+        if self.systemd:
+            fds = _move_fds(fds, systemd.SD_LISTEN_FDS_START)
+            environ["LISTEN_PID"] = str(os.getpid())
+            environ["LISTEN_FDS"] = str(len(fds))
+            environ.pop("LISTEN_FDNAMES", None)
+        else:
+            environ["GUNICORN_FD"] = ",".join(str(fd) for fd in fds)
+        for fd in fds:
+            osutil.set_inheritable(fd)
+        os.chdir(self.START_CTX["cwd"])
+        os.execvpe(self.START_CTX[0], self.START_CTX["args"], environ)
+
+    def maybe_promote_master(self) -> None:
+        """A USR2 child becomes the master once its parent (the old master) is gone."""
+        if self.master_pid == 0 or self.master_pid == os.getppid():
+            return
+        self.log.info("Master has been promoted.")
+        self.master_name = "Master"
+        self.master_pid = 0
+        self.proc_name = self.cfg.proc_name
+        os.environ.pop("GUNICORN_PID", None)
+        if self.pidfile is not None and self.cfg.pidfile is not None:
+            try:
+                self.pidfile.rename(self.cfg.pidfile)
+            except (OSError, RuntimeError) as exc:
+                self.log.error("Cannot rename the pidfile: %s", exc)
+        systemd.sd_notify(f"MAINPID={self.pid}", self.log)
+        osutil.setproctitle(f"master [{self.proc_name}]")
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def manage_workers(self) -> None:
+        """Spawn or retire workers so the current generation has ``num_workers``."""
+        serving = self.children.serving(self.generation)
+        if len(serving) < self.num_workers:
+            self.spawn_workers(self.num_workers - len(serving))
+            serving = self.children.serving(self.generation)
+        while len(serving) > self.num_workers:
+            self.retire(serving.pop(0))
+        older = self.children.older(self.generation)
+        if older and sum(1 for c in serving if c.booted) >= self.num_workers:
+            for child in older:
+                self.retire(child)
+        active = len(serving)
+        if self._last_logged_active_worker_count != active:
+            self._last_logged_active_worker_count = active
+            self.log.debug(
+                f"{active} workers",
+                extra={"metric": "gunicorn.workers", "value": active, "mtype": "gauge"},
+            )
+
+    def spawn_workers(self, count: int | None = None) -> None:
+        """Spawn ``count`` workers (default: up to ``num_workers``), a little apart."""
+        if count is None:
+            count = self.num_workers - len(self.children.serving(self.generation))
+        for i in range(count):
+            self.spawn_worker()
+            if i + 1 < count:
+                time.sleep(0.1 * random.random())
+
+    def spawn_worker(self) -> int:
+        """Fork one worker; returns its pid in the master (never returns in the child)."""
+        self.worker_age += 1
+        worker = self.worker_class(
+            self.worker_age,
+            self.pid,
+            self.LISTENERS,
+            self.app,
+            self.timeout / 2.0,
+            self.cfg,
+            self.log,
+        )
+        self.cfg.pre_fork(self, worker)
+        pid = os.fork()
+        if pid != 0:
+            worker.pid = pid
+            child = Child(pid=pid, worker=worker, generation=self.generation)
+            child.refresh()
+            self.children.add(child)
+            return pid
+        self._run_worker(worker)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_worker(self, worker: Any) -> None:
+        """In the forked child: become ``worker`` and exit with its status."""
+        for sig in [*self.SIGNALS, signal.SIGCHLD]:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        for fd in self.PIPE:
+            os.close(fd)
+        self.PIPE = []
+        for child in self.children:
+            child.close()
+        worker.pid = os.getpid()
+        try:
+            osutil.setproctitle(f"worker [{self.proc_name}]")
+            self.log.info("Booting worker with pid: %s", worker.pid)
+            if self._per_worker_ports():
+                tcp = [a for a in self.cfg.address if isinstance(a, tuple)]
+                worker.sockets = [
+                    *worker.sockets,
+                    *sock.create_sockets(self.cfg, self.log, addresses=tcp),
+                ]
+            self.cfg.post_fork(self, worker)
+            if self.cfg.reload:
+                from gunicorn.reloader import make_reloader
+
+                worker.reloader = make_reloader(
+                    self.cfg.reload_engine, self.cfg.reload_extra_files, worker.reload_requested
+                )
+            worker.init_process()
+            sys.exit(0)
+        except SystemExit:
+            raise
+        except AppImportError as exc:
+            self.log.debug("Exception while loading the application", exc_info=True)
+            self.log.error("%s", exc)
+            sys.exit(self.APP_LOAD_ERROR)
+        except Exception:
+            self.log.exception("Exception in worker process")
+            if not worker.booted:
+                sys.exit(self.WORKER_BOOT_ERROR)
+            sys.exit(-1)
+        finally:
+            self.log.info("Worker exiting (pid: %s)", worker.pid)
+            try:
+                worker.tmp.close()
+                self.cfg.worker_exit(self, worker)
+            except Exception:
+                self.log.warning("Exception during worker exit:\n%s", traceback.format_exc())
+
+    def retire(self, child: Child, sig: int = signal.SIGTERM) -> None:
+        """Ask a worker to stop (gracefully by default)."""
+        if child.term_sent_at is None:
+            child.term_sent_at = time.monotonic()
+        self.kill_worker(child.pid, sig)
+
+    def kill_workers(self, sig: int) -> None:
+        """Send ``sig`` to every worker."""
+        for child in self.children:
+            if sig in (signal.SIGTERM, signal.SIGQUIT) and child.term_sent_at is None:
+                child.term_sent_at = time.monotonic()
+            self.kill_worker(child.pid, sig)
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        """Send ``sig`` to one worker; a worker already gone is forgotten."""
+        try:
+            os.kill(pid, sig)
+            if sig == signal.SIGKILL:
+                child = self.children.get(pid)
+                if child is not None:
+                    child.kill_sent_at = time.monotonic()
+        except OSError as exc:
+            if exc.errno != errno.ESRCH:
+                raise
+            child = self.children.pop(pid)
+            if child is not None:
+                child.close()
+                self.cfg.worker_exit(self, child.worker)
+
+    def check_children(self) -> None:
+        """Read heartbeat files: boot state, broken reloads, code-reload requests."""
+        reload_wanted = False
+        for child in self.children:
+            child.refresh()
+            if child.retiring or child.generation != self.generation:
+                continue
+            if child.broken and self.cfg.reload and self._roll_back():
+                return
+            if child.reload_requested:
+                reload_wanted = True
+        if reload_wanted:
+            self.log.info("Code changed: starting new workers")
+            self.start_generation()
+
+    def _roll_back(self) -> bool:
+        """New workers failed to load the app: keep serving with the previous ones.
+
+        Returns False when there is no previous working generation to go back to.
+        """
+        good = [c for c in self.children.older(self.generation) if c.booted and not c.broken]
+        if not good:
+            return False
+        self.log.error(
+            "New workers failed to load the application; the previous workers "
+            "keep serving until the code is fixed."
+        )
+        for child in self.children.serving(self.generation):
+            self.retire(child, signal.SIGQUIT)
+        self.generation += 1
+        for child in good:
+            child.generation = self.generation
+            child.clear_reload_request()
+        return True
+
+    def murder_workers(self) -> None:
+        """Kill workers silent for longer than ``timeout`` (ABRT, then KILL one loop turn
+        later, or ``timeout`` later whatever they do) and workers that outlived
+        ``graceful_timeout`` after being asked to stop."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.kill_sent_at is not None:
+                continue
+            worker = child.worker
+            if child.abort_sent_at is not None and now - child.abort_sent_at > self.timeout:
+                # Aborted but still alive (e.g. its clean-up keeps beating): no more waiting.
+                self.kill_worker(child.pid, signal.SIGKILL)
+                continue
+            if self.timeout and child.silence(now) > self.timeout:
+                if not worker.aborted:
+                    self.log.critical("WORKER TIMEOUT (pid:%s)", child.pid)
+                    worker.aborted = True
+                    child.abort_sent_at = now
+                    self.kill_worker(child.pid, signal.SIGABRT)
+                elif child.abort_sent_at is None or now - child.abort_sent_at >= 1.0:
+                    self.kill_worker(child.pid, signal.SIGKILL)
+                continue
+            if (
+                child.term_sent_at is not None
+                and now - child.term_sent_at > self.cfg.graceful_timeout
+            ):
+                self.log.warning(
+                    "Worker (pid:%s) still running %ss after being asked to stop; killing it",
+                    child.pid,
+                    self.cfg.graceful_timeout,
+                )
+                self.kill_worker(child.pid, signal.SIGKILL)
+
+    def reap_workers(self, stopping: bool = False) -> None:
+        """Collect exited children; a worker that could not boot halts the arbiter."""
+        halt: HaltServer | None = None
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if not pid:
+                break
+            if pid == self.reexec_pid:
+                self._reexec_child_exited(status)
+                continue
+            child = self.children.pop(pid)
+            if child is None:
+                continue  # not ours (orphans re-parented to us when we are PID 1)
+            stop = self._report_exit(child, status)
+            child.close()
+            self.cfg.child_exit(self, child.worker)
+            if stop is not None and not stopping and halt is None:
+                halt = self._boot_failure(child, stop)
+        if halt is not None:
+            raise halt
+
+    def _report_exit(self, child: Child, status: int) -> HaltServer | None:
+        if os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+            if code == 0:
+                return None
+            self.log.error("Worker (pid:%s) exited with code %s", child.pid, code)
+            if code == self.WORKER_BOOT_ERROR:
+                return HaltServer("Worker failed to boot.", self.WORKER_BOOT_ERROR)
+            if code == self.APP_LOAD_ERROR:
+                return HaltServer("App failed to load.", self.APP_LOAD_ERROR)
+            return None
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"code {sig}"
+            message = f"Worker (pid:{child.pid}) was sent {name}!"
+            if sig == signal.SIGKILL and child.kill_sent_at is None:
+                message += " Perhaps out of memory?"
+            self.log.error(message)
+        return None
+
+    def _boot_failure(self, child: Child, halt: HaltServer) -> HaltServer | None:
+        """Under ``--reload`` a new generation failing to boot is rolled back, not fatal."""
+        if self.cfg.reload and child.generation == self.generation and self._roll_back():
+            return None
+        return halt
+
+    def _reexec_child_exited(self, status: int) -> None:
+        self.reexec_pid = 0
+        self.log.info("New master (USR2) exited with status %s", _describe_status(status))
+        if self.pidfile is not None and self.cfg.pidfile is not None:
+            try:
+                self.pidfile.rename(self.cfg.pidfile)
+            except (OSError, RuntimeError) as exc:
+                self.log.error("Cannot restore the pidfile: %s", exc)
+
+    # Defined last: inside the class body this name would hide the ``signal`` module.
+    def signal(self, sig: int, frame: Any) -> None:
+        """Signal handler: enqueue only (the loop does the work)."""
+        self.SIG_QUEUE.put(sig)
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return str(os.WEXITSTATUS(status))
+
+
+def _startup_cwd() -> str:
+    """The working directory, preferring ``$PWD`` when it names the same place."""
+    cwd = os.getcwd()
+    pwd = os.environ.get("PWD")
+    if pwd:
+        try:
+            if os.path.samefile(pwd, cwd):
+                return pwd
+        except OSError:
+            pass
+    return cwd
+
+
+def _move_fds(fds: list[int], start: int) -> list[int]:
+    """Renumber ``fds`` to ``start, start + 1, ...`` (systemd's layout); returns the new list."""
+    if fds == list(range(start, start + len(fds))):
+        return fds
+    floor = start + len(fds)
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, floor) for fd in fds]
+    for i, fd in enumerate(high):
+        os.dup2(fd, start + i)
+        os.close(fd)
+    return list(range(start, start + len(fds)))

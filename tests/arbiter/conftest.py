@@ -1,0 +1,85 @@
+"""Fixtures for the end-to-end process tests: a gunicorn command line ready to start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import Gunicorn
+
+APPS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+#: Every hook; the generated config file appends "<hook> <pid>" lines to HOOK_LOG.
+HOOKS = {
+    "on_starting": "server",
+    "on_reload": "server",
+    "when_ready": "server",
+    "pre_fork": "server, worker",
+    "post_fork": "server, worker",
+    "post_worker_init": "worker",
+    "worker_int": "worker",
+    "worker_abort": "worker",
+    "pre_exec": "server",
+    "pre_request": "worker, req",
+    "post_request": "worker, req, environ, resp",
+    "child_exit": "server, worker",
+    "worker_exit": "server, worker",
+    "nworkers_changed": "server, new_value, old_value",
+    "on_exit": "server",
+}
+
+
+def hook_config(log_path: Path, extra: str = "") -> str:
+    """A config file recording every hook call in ``log_path``."""
+    lines = [
+        "import os",
+        "",
+        "def _record(name, *details):",
+        f"    with open({str(log_path)!r}, 'a') as f:",
+        "        f.write(' '.join([name, str(os.getpid()), *map(str, details)]) + '\\n')",
+        "",
+    ]
+    for name, params in HOOKS.items():
+        details = "new_value, old_value" if name == "nworkers_changed" else ""
+        lines += [f"def {name}({params}):", f"    _record({name!r}, {details})", ""]
+    return "\n".join(lines) + "\n" + extra
+
+
+def read_hooks(log_path: Path) -> list[list[str]]:
+    """The recorded hook calls as ``[name, pid, *details]`` lists."""
+    if not log_path.exists():
+        return []
+    return [line.split() for line in log_path.read_text().splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "PORT", "LISTEN_FDS", "LISTEN_PID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Gunicorn]]:
+    """Collects servers a test starts; all are stopped afterwards."""
+    started: list[Gunicorn] = []
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def gunicorn(servers: list[Gunicorn], tmp_path: Path) -> Iterator[type[Gunicorn]]:
+    """Factory: ``gunicorn("-w", "2", "proc_apps:app")`` starts a server (cleaned up after)."""
+
+    def start(*args: str, start: bool = True, **kwargs: object) -> Gunicorn:
+        kwargs.setdefault("cwd", str(tmp_path))
+        server = Gunicorn("--pythonpath", APPS_DIR, *args, **kwargs)  # type: ignore[arg-type]
+        servers.append(server)
+        return server.start() if start else server
+
+    yield start  # type: ignore[misc]
