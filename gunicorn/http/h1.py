@@ -1195,7 +1195,10 @@ class H1Connection:
         self._our_state = DONE
         status = exc.status
         reason = exc.reason.encode("latin-1")
-        detail = str(exc).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        # A client error says what was wrong with the request; a server error says
+        # nothing about the server (its details go to the error log).
+        detail = str(exc) if status < 500 else ""
+        detail = detail.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         body = (
             b"<!DOCTYPE html><html><head><title>%d %s</title></head>"
             b"<body><h1>%d %s</h1><p>%s</p></body></html>\n"
