@@ -1,0 +1,548 @@
+"""The threaded worker (``-k gthread``): a pool of threads serving kept-alive connections.
+
+Theory of operation
+-------------------
+Every socket the worker owns (listeners and client connections) sits in one poller in
+*one-shot* mode: when it becomes ready it is reported to exactly one thread and stays
+silent until that thread re-arms it. The ``threads`` pool threads take turns waiting on the
+poller (leader/followers); a thread that gets a ready socket serves it directly, so no
+request is handed from thread to thread and no future or queue is involved:
+
+* a listener: accept new connections (up to ``worker_connections``), park them, re-arm it;
+* a TLS connection still in its handshake: advance the handshake without blocking;
+* a client: read what has arrived without blocking; when a whole request head is there,
+  serve it (the body and the response may block, bounded by ``timeout``), then serve any
+  pipelined request already buffered, and park the connection again.
+
+A connection is parked with a deadline: ``keepalive`` seconds while idle between requests,
+``timeout`` seconds from its arrival (or from the first byte of a later request) to a
+complete request head, TLS handshake included. A thread never waits on a client that has
+not sent a whole request head, so silent or trickling clients cost a descriptor and no
+thread.
+
+The main thread runs the worker's own loop: it wakes on signals and a few times a second to
+close parked connections past their deadline and to write the heartbeat. The heartbeat is
+only written while the pool makes progress (a thread is free or a request finished since
+the last beat): a worker whose threads are all stuck goes silent and the arbiter's
+``timeout`` replaces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from gunicorn.drivers import tls
+from gunicorn.drivers.blocking import CLOSED, NEED_DATA, BlockingHTTPConnection
+from gunicorn.drivers.options import DriverOptions, worker_options
+from gunicorn.workers import base
+
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+
+# How often the main loop wakes to sweep deadlines and beat the heart (seconds).
+_TICK = 0.5
+# How long a pool thread waits on the poller before it looks at the shutdown flag.
+_POLL_WAIT = 0.5
+# Connections accepted per listener event before the listener is re-armed.
+_ACCEPT_BATCH = 64
+# errnos that only mean the client went away.
+_GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNABORTED})
+# accept() failures that do not concern the listener; the last ones need a pause.
+_ACCEPT_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_TRANSIENT = _ACCEPT_EXHAUSTED | {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
+_ACCEPT_BACKOFF = 0.5
+
+
+# ---------------------------------------------------------------------------- pollers
+
+
+class EpollPoller:
+    """One-shot readiness over ``epoll``; safe to wait on and re-arm from many threads."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._masks = {READ: select.EPOLLIN | select.EPOLLONESHOT}
+        self._masks[WRITE] = select.EPOLLOUT | select.EPOLLONESHOT
+        self._masks[READ | WRITE] = self._masks[READ] | self._masks[WRITE]
+
+    def add(self, fd: int, events: int) -> None:
+        """Start watching ``fd`` for ``events`` (reported once)."""
+        self._epoll.register(fd, self._masks[events])
+
+    def rearm(self, fd: int, events: int) -> None:
+        """Watch ``fd`` again after it was reported."""
+        self._epoll.modify(fd, self._masks[events])
+
+    def remove(self, fd: int) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._epoll.unregister(fd)
+
+    def wait(self, timeout: float) -> list[tuple[int, int]]:
+        """At most one ready descriptor (``(fd, raw event mask)``), or none on timeout."""
+        try:
+            return self._epoll.poll(timeout, 1)
+        except InterruptedError:
+            return []
+
+    def close(self) -> None:
+        self._epoll.close()
+
+
+class SelectorPoller:
+    """One-shot readiness over any ``selectors`` selector (platforms without epoll).
+
+    One waiting thread at a time holds the selector; changes asked for by other threads
+    are queued and applied by it, with a pipe to interrupt its wait.
+    """
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._leader = threading.Lock()
+        self._changes_lock = threading.Lock()
+        self._changes: list[tuple[int, int]] = []  # (fd, events); events 0 = forget
+        self._ready: deque[tuple[int, int]] = deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, READ)
+
+    def _change(self, fd: int, events: int) -> None:
+        with self._changes_lock:
+            self._changes.append((fd, events))
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b".")
+
+    def add(self, fd: int, events: int) -> None:
+        self._change(fd, events)
+
+    rearm = add
+
+    def remove(self, fd: int) -> None:
+        self._change(fd, 0)
+
+    def _apply_changes(self) -> None:
+        with self._changes_lock:
+            changes, self._changes = self._changes, []
+        selector = self._selector
+        for fd, events in changes:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                selector.unregister(fd)
+            if events:
+                with contextlib.suppress(ValueError, OSError):
+                    selector.register(fd, events)
+
+    def wait(self, timeout: float) -> list[tuple[int, int]]:
+        deadline = time.monotonic() + timeout
+        if not self._leader.acquire(timeout=timeout):
+            return []
+        try:
+            ready = self._ready
+            while not ready:
+                self._apply_changes()
+                remaining = deadline - time.monotonic()
+                for key, mask in self._selector.select(max(0.0, remaining)):
+                    if key.fd == self._wake_r:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(self._wake_r, 4096)
+                        continue
+                    self._selector.unregister(key.fd)
+                    ready.append((key.fd, mask))
+                if remaining <= 0:
+                    break
+            return [ready.popleft()] if ready else []
+        finally:
+            self._leader.release()
+
+    def close(self) -> None:
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+
+def make_poller() -> EpollPoller | SelectorPoller:
+    """The fastest one-shot poller of this platform."""
+    if hasattr(select, "epoll"):
+        return EpollPoller()
+    return SelectorPoller()
+
+
+# ------------------------------------------------------------------------ connections
+
+
+class Client:
+    """One accepted connection and where it stands."""
+
+    __slots__ = ("addr", "deadline", "fd", "handshaking", "http", "idle", "listener", "sock")
+
+    def __init__(self, sock: socket.socket, addr: Any, listener: Any, deadline: float) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.addr = addr
+        self.listener = listener
+        self.deadline = deadline
+        self.handshaking = False
+        self.idle = False  # True between requests (keep-alive deadline), else head deadline
+        self.http: Any = None
+
+
+class _Slot:
+    """What one pool thread is doing, for the heartbeat (written by that thread only)."""
+
+    __slots__ = ("busy", "client", "served")
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.served = 0
+        self.client: Client | None = None
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+class ThreadWorker(base.Worker):
+    """Serves HTTP/1.x with ``threads`` threads and up to ``worker_connections`` clients."""
+
+    wsgi_multithread = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.worker_connections: int = self.cfg.worker_connections
+        self.max_keepalived: int = self.cfg.worker_connections - self.cfg.threads
+        self.nr_conns = 0
+        self.poller: EpollPoller | SelectorPoller | None = None
+        self._parked: dict[int, Client] = {}
+        self._claim_lock = threading.Lock()
+        self._listeners: dict[int, Any] = {}
+        self._lock = threading.Lock()  # nr_conns, accept state, request count
+        self._accepting = True
+        self._accept_paused = False
+        self._accept_retry_at = 0.0
+        self._serving = True
+        self._slots: list[_Slot] = []
+        self._threads: list[threading.Thread] = []
+        self._last_served = -1
+        self._ssl_context: ssl.SSLContext | None = None
+        self._options: DriverOptions | None = None
+        self._keepalive = float(self.cfg.keepalive or 0)
+        self._header_timeout = float(self.cfg.timeout or 30)
+        self._clock = time.monotonic
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        if cfg.keepalive and cfg.worker_connections - cfg.threads <= 0:
+            log.warning(
+                "No keepalived connections can be handled. "
+                "Check the number of worker connections and threads."
+            )
+
+    def init_process(self) -> None:
+        self.poller = make_poller()
+        if self.cfg.is_ssl:
+            self._ssl_context = tls.ssl_context(self.cfg)
+        super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self._options = worker_options(self)
+
+    def count_request(self) -> None:
+        with self._lock:
+            super().count_request()
+
+    # -- the worker's own loop -------------------------------------------------------------
+
+    def run(self) -> None:
+        poller = self.poller
+        assert poller is not None
+        for listener in self.sockets:
+            listener.setblocking(False)
+            self._listeners[listener.fileno()] = listener
+            poller.add(listener.fileno(), READ)
+        for index in range(max(1, int(self.cfg.threads))):
+            slot = _Slot()
+            thread = threading.Thread(
+                target=self._pool_thread, args=(slot,), name=f"gthread-{index}", daemon=True
+            )
+            self._slots.append(slot)
+            self._threads.append(thread)
+            thread.start()
+        # A quick stop (QUIT, INT) or an abort leaves through SystemExit from the signal
+        # handler, without the graceful part.
+        while self.alive:
+            self._beat()
+            now = self._clock()
+            self._close_expired(now)
+            if self._accept_retry_at and now >= self._accept_retry_at:
+                self._accept_retry_at = 0.0
+                self._rearm_listeners()
+            if self.parent_changed():
+                self.log.info("Parent changed, shutting down: %s", self)
+                self.alive = False
+                break
+            self._sleep(_TICK)
+        self._graceful_stop()
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait for a signal (the base class points the wakeup fd at ``PIPE``) or a tick."""
+        if not self.PIPE:
+            time.sleep(seconds)
+            return
+        try:
+            ready, _, _ = select.select([self.PIPE[0]], [], [], seconds)
+        except InterruptedError:
+            return
+        if ready:
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                while os.read(self.PIPE[0], 4096):
+                    pass
+
+    def _beat(self) -> None:
+        """Heartbeat, unless every thread is busy and none finished since the last beat."""
+        served = 0
+        free = False
+        for slot in self._slots:
+            served += slot.served
+            free = free or not slot.busy
+        if free or served != self._last_served:
+            self._last_served = served
+            self.notify()
+
+    def _close_expired(self, now: float) -> None:
+        for client in list(self._parked.values()):
+            if client.deadline <= now and self._claim_client(client):
+                self._close(client)
+
+    def _graceful_stop(self) -> None:
+        """Stop accepting, close idle connections now, let busy ones finish in time."""
+        self._accepting = False
+        poller = self.poller
+        assert poller is not None
+        for fd in self._listeners:
+            poller.remove(fd)
+        for slot in self._slots:
+            # Responses still to come announce the close (a flag the core reads).
+            client = slot.client
+            if client is not None and client.http is not None:
+                client.http.close_after_response()
+        deadline = self._clock() + float(self.cfg.graceful_timeout)
+        while True:
+            self._close_parked()
+            if not any(slot.busy for slot in self._slots) or self._clock() >= deadline:
+                break
+            self.notify()
+            time.sleep(0.05)
+        self._serving = False
+        self._close_parked()
+        for thread in self._threads:
+            thread.join(max(0.0, min(_POLL_WAIT * 2, deadline - self._clock())))
+
+    def _close_parked(self) -> None:
+        for client in list(self._parked.values()):
+            if self._claim_client(client):
+                self._close(client)
+
+    # -- who owns a parked connection ------------------------------------------------------
+    # A parked connection belongs to the dict; whoever takes it out owns it. Pool threads
+    # take it by descriptor when the poller reports it, the main loop takes a given one
+    # when its deadline passes. Parking needs no lock: only the owner parks.
+
+    def _claim(self, fd: int) -> Client | None:
+        with self._claim_lock:
+            return self._parked.pop(fd, None)
+
+    def _claim_client(self, client: Client) -> bool:
+        parked = self._parked
+        with self._claim_lock:
+            if parked.get(client.fd) is client:
+                del parked[client.fd]
+                return True
+        return False
+
+    def _park(self, client: Client, want: int) -> None:
+        assert self.poller is not None
+        self._parked[client.fd] = client
+        self.poller.rearm(client.fd, want)
+
+    # -- pool threads ----------------------------------------------------------------------
+
+    def _pool_thread(self, slot: _Slot) -> None:
+        poller = self.poller
+        assert poller is not None
+        wait = poller.wait
+        listeners = self._listeners
+        claim = self._claim
+        while self._serving:
+            for fd, _events in wait(_POLL_WAIT):
+                listener = listeners.get(fd)
+                if listener is not None:
+                    try:
+                        self._accept(listener)
+                    except Exception:
+                        self.log.exception("Error accepting connections")
+                    continue
+                client = claim(fd)
+                if client is None:
+                    continue  # closed by its deadline meanwhile
+                slot.client = client
+                slot.busy = True
+                try:
+                    self._serve(client)
+                except BaseException as exc:  # a pool thread must not die with a request
+                    self._drop(client, exc)
+                finally:
+                    slot.served += 1
+                    slot.busy = False
+                    slot.client = None
+
+    def _accept(self, listener: Any) -> None:
+        now = self._clock()
+        for _ in range(_ACCEPT_BATCH):
+            if not self._accepting:
+                return
+            with self._lock:
+                if self.nr_conns >= self.worker_connections:
+                    self._accept_paused = True  # the next close re-arms the listeners
+                    return
+                try:
+                    sock, addr = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    if exc.errno not in _ACCEPT_TRANSIENT:
+                        raise
+                    if exc.errno in _ACCEPT_EXHAUSTED:
+                        # Out of descriptors or memory: retrying at once would spin.
+                        self.log.error("accept() failed (%s); retrying in a while", exc)
+                        self._accept_retry_at = now + _ACCEPT_BACKOFF
+                        return
+                    continue
+                self.nr_conns += 1
+            self._start_client(sock, addr, listener, now)
+        self._rearm(listener.fileno())
+
+    def _rearm(self, fd: int) -> None:
+        if self._accepting:
+            assert self.poller is not None
+            with contextlib.suppress(OSError, ValueError):
+                self.poller.rearm(fd, READ)
+
+    def _rearm_listeners(self) -> None:
+        for fd in self._listeners:
+            self._rearm(fd)
+
+    def _start_client(self, sock: socket.socket, addr: Any, listener: Any, now: float) -> None:
+        assert self.poller is not None
+        client = Client(sock, addr, listener, now + self._header_timeout)
+        want = READ
+        try:
+            sock.setblocking(False)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._ssl_context is not None:
+                client.sock = tls.wrap_socket(sock, self._ssl_context, self.cfg)
+                client.handshaking = True
+                if tls.handshake_on_connect(self.cfg):
+                    want = tls.handshake_step(client.sock)
+                    client.handshaking = want != 0
+                    want = want or READ
+            self._parked[client.fd] = client
+            self.poller.add(client.fd, want)
+        except BaseException as exc:
+            self._claim_client(client)
+            self._drop(client, exc)
+
+    def _serve(self, client: Client) -> None:
+        """Serve what a ready connection sent; park it again or close it."""
+        sock = client.sock
+        if client.handshaking:
+            want = tls.handshake_step(sock)  # type: ignore[arg-type]
+            if want:
+                self._park(client, want)
+                return
+            client.handshaking = False
+        http = client.http
+        if http is None:
+            http = client.http = BlockingHTTPConnection(
+                sock, client.addr, client.listener, self.wsgi, self, options=self._options
+            )
+        while True:
+            if sock.gettimeout() != 0.0:
+                sock.settimeout(0.0)  # reading a head never waits for the client
+            state = http.receive_request()
+            if state == NEED_DATA:
+                break
+            if state == CLOSED:
+                self._forget(client)
+                return
+            if self._keepalive <= 0:
+                http.close_after_response()
+            if not http.serve_one():  # the driver closed the connection
+                self._forget(client)
+                return
+            if not self.alive:
+                http.close()
+                self._forget(client)
+                return
+            client.idle = True
+            client.deadline = self._clock() + self._keepalive
+            if not http.has_pending_request:
+                break  # nothing buffered: the poller tells when the next request comes
+        since = http.waiting_head_since
+        if since is not None and client.idle:
+            # A kept-alive client started its next request: its head has a deadline now.
+            client.idle = False
+            client.deadline = since + self._header_timeout
+        self._park(client, READ)
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def _drop(self, client: Client, exc: BaseException) -> None:
+        """A connection failed outside the driver (TLS handshake, set-up): close it."""
+        if isinstance(exc, (ssl.SSLError, ConnectionError, TimeoutError)) or (
+            isinstance(exc, OSError) and exc.errno in _GONE
+        ):
+            self.log.debug("Connection from %s closed: %s", client.addr, exc)
+        elif isinstance(exc, Exception):
+            self.log.exception("Error while serving a connection from %s", client.addr)
+        self._close_busy(client)
+        if not isinstance(exc, Exception):
+            raise exc
+
+    def _close(self, client: Client) -> None:
+        """Close a parked connection (armed in the poller: forget it there first)."""
+        assert self.poller is not None
+        self.poller.remove(client.fd)
+        self._close_busy(client)
+
+    def _close_busy(self, client: Client) -> None:
+        """Close a connection a thread took from the poller. Closing the descriptor takes
+        it out of the poller; removing it by number after the close could hit a new
+        connection that got the same number."""
+        with contextlib.suppress(Exception):
+            if client.http is not None:
+                client.http.close()
+            else:
+                client.sock.close()
+        self._forget(client)
+
+    def _forget(self, client: Client) -> None:
+        """Count a closed connection out; accept again if the cap had paused accepting."""
+        with self._lock:
+            self.nr_conns -= 1
+            resume = self._accept_paused
+            self._accept_paused = False
+        if resume:
+            self._rearm_listeners()
+
+
+__all__ = ["ThreadWorker"]
