@@ -276,34 +276,29 @@ def validate_post_request(val: Any) -> Callable[..., Any]:
     return post_request
 
 
-def validate_user(val: Any) -> int:
-    """A user name or a numeric uid; None means the effective uid."""
+def _account_id(val: Any, current: Any, lookup: Any, kind: str) -> int:
+    """A name or a number naming a user or group; None means the current one."""
     if val is None:
-        return os.geteuid()
+        return int(current())
     if isinstance(val, int) and not isinstance(val, bool):
         return val
     name = _text(val).strip()
     if name.isdigit():
         return int(name)
     try:
-        return pwd.getpwnam(name).pw_uid
+        return int(lookup(name))
     except KeyError:
-        raise ConfigError(f"No such user: {name!r}") from None
+        raise ConfigError(f"No such {kind}: {name!r}") from None
+
+
+def validate_user(val: Any) -> int:
+    """A user name or a numeric uid; None means the effective uid."""
+    return _account_id(val, os.geteuid, lambda name: pwd.getpwnam(name).pw_uid, "user")
 
 
 def validate_group(val: Any) -> int:
     """A group name or a numeric gid; None means the effective gid."""
-    if val is None:
-        return os.getegid()
-    if isinstance(val, int) and not isinstance(val, bool):
-        return val
-    name = _text(val).strip()
-    if name.isdigit():
-        return int(name)
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        raise ConfigError(f"No such group: {name!r}") from None
+    return _account_id(val, os.getegid, lambda name: grp.getgrnam(name).gr_gid, "group")
 
 
 def validate_chdir(val: Any) -> str:
