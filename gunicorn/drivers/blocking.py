@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import select
 import socket
 import ssl
 import time
@@ -105,9 +106,11 @@ class BlockingHTTPConnection:
         self._must_close = False
         self._linger = False
         self._head = b""  # a response head waiting for the first body bytes
-        # I/O hooks (a TLS path may replace them).
-        self._recv = sock.recv
-        self._sendall = sock.sendall
+        # The socket stays non-blocking: an operation that would block waits in poll()
+        # for at most _io_timeout. (A socket with a timeout would poll before every
+        # send and recv: two system calls where one usually does.)
+        self._io_timeout: float | None = options.timeout or None
+        sock.setblocking(False)
 
     def _make_core(self) -> h1.H1Connection:
         limits, policy = self.options.limits, self.options.policy
@@ -175,8 +178,6 @@ class BlockingHTTPConnection:
         """Serve one request; True when the connection stays open for another."""
         if self.closed:
             return False
-        if self.sock.gettimeout() != (self.options.timeout or None):
-            self.sock.settimeout(self.options.timeout or None)
         try:
             if self._pending_error is not None:
                 raise self._pending_error
@@ -218,10 +219,41 @@ class BlockingHTTPConnection:
     # -- reading -------------------------------------------------------------------------
 
     def _recv_nowait(self) -> bytes:
-        sock = self.sock
-        if sock.gettimeout() != 0.0:
-            sock.settimeout(0.0)
-        return self._recv(READ_SIZE)
+        return self.sock.recv(READ_SIZE)
+
+    def _wait_io(self, events: int) -> None:
+        """Wait until the socket is ready for ``events`` (poll flags), or time out."""
+        timeout = self._io_timeout
+        poller = select.poll()
+        poller.register(self.sock.fileno(), events)
+        if not poller.poll(None if timeout is None else max(timeout, 0.0) * 1000.0):
+            raise TimeoutError("timed out")
+
+    def _recv(self, size: int) -> bytes:
+        recv = self.sock.recv
+        while True:
+            try:
+                return recv(size)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                self._wait_io(select.POLLIN)
+            except ssl.SSLWantWriteError:
+                self._wait_io(select.POLLOUT)
+
+    def _sendall(self, data: bytes) -> None:
+        send = self.sock.send
+        view: bytes | memoryview = data
+        while view:
+            try:
+                sent = send(view)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+                self._wait_io(select.POLLOUT)
+                continue
+            except ssl.SSLWantReadError:
+                self._wait_io(select.POLLIN)
+                continue
+            if sent >= len(view):
+                return
+            view = memoryview(view)[sent:]
 
     def _feed(self, data: bytes) -> None:
         """Give received bytes to the core (a PROXY header, if expected, goes first)."""
@@ -278,7 +310,7 @@ class BlockingHTTPConnection:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError("timed out waiting for the request head")
-                self.sock.settimeout(remaining)
+                self._io_timeout = remaining
             self._feed(self._recv(READ_SIZE))
 
     def _read_request(self) -> Request | None:
@@ -289,7 +321,7 @@ class BlockingHTTPConnection:
             try:
                 event = self._pull(time.monotonic() + self.head_timeout)
             finally:
-                self.sock.settimeout(self.options.timeout or None)
+                self._io_timeout = self.options.timeout or None
         if isinstance(event, Request):
             return event
         return None  # ConnectionClosed (or a connection left PAUSED)
@@ -360,7 +392,7 @@ class BlockingHTTPConnection:
         return sent
 
     def _send_file_bytes(self, fd: int, offset: int, count: int) -> int:
-        return sendfile(self.sock, fd, offset, count)
+        return sendfile(self.sock, fd, offset, count, self._io_timeout)
 
     # -- one request ---------------------------------------------------------------------
 
@@ -433,7 +465,9 @@ class BlockingHTTPConnection:
         try:
             environ = self._environ(request, body, responder)
             req.scheme = environ["wsgi.url_scheme"]
-            self.cfg.pre_request(worker, req)
+            pre_request = self.options.pre_request
+            if pre_request is not None:
+                pre_request(worker, req)
             responder.run(self.app, environ)
         except Exception as exc:
             self._request_failed(exc, req, responder, body)
@@ -486,16 +520,20 @@ class BlockingHTTPConnection:
     def _after_request(
         self, req: RequestInfo, environ: dict[str, Any], responder: WSGIResponder, started: float
     ) -> None:
+        options = self.options
         response = responder.response
-        request_time = timedelta(seconds=time.monotonic() - started)
-        try:
-            self.log.access(response, req, environ, request_time)
-        except Exception:
-            self.log.exception("Failed to write the access log")
-        try:
-            self.cfg.post_request(self.worker, req, environ, response)
-        except Exception:
-            self.log.exception("Exception in post_request hook")
+        if options.log_access:
+            request_time = timedelta(seconds=time.monotonic() - started)
+            try:
+                self.log.access(response, req, environ, request_time)
+            except Exception:
+                self.log.exception("Failed to write the access log")
+        post_request = options.post_request
+        if post_request is not None:
+            try:
+                post_request(self.worker, req, environ, response)
+            except Exception:
+                self.log.exception("Exception in post_request hook")
 
     # -- errors --------------------------------------------------------------------------
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,12 @@ class DriverOptions:
     sendfile: bool
     is_ssl: bool
     timeout: float
+    # Per-request callables, None when calling them could not be observed: the default
+    # pre_request only logs at debug level, the default post_request does nothing, and
+    # the stock logger's access() does nothing while access logging is off.
+    pre_request: Callable[[Any, Any], None] | None = None
+    post_request: Callable[[Any, Any, Any, Any], None] | None = None
+    log_access: bool = True
 
     @classmethod
     def from_config(cls, cfg: Any, log: Any = None, *, multithread: bool = False) -> DriverOptions:
@@ -139,7 +146,26 @@ class DriverOptions:
             sendfile=bool(_setting(cfg, "sendfile", True)),
             is_ssl=bool(_setting(cfg, "is_ssl", False)),
             timeout=float(_setting(cfg, "timeout", 30)),
+            **_request_hooks(cfg, log),
         )
+
+
+def _request_hooks(cfg: Any, log: Any) -> dict[str, Any]:
+    from gunicorn.config.settings import server_hooks
+    from gunicorn.glogging import Logger
+
+    pre = getattr(cfg, "pre_request", None)
+    post = getattr(cfg, "post_request", None)
+    error_log = getattr(log, "error_log", None)
+    debug = error_log is None or error_log.isEnabledFor(logging.DEBUG)
+    if pre is server_hooks.pre_request and not debug:
+        pre = None
+    if post is server_hooks.post_request:
+        post = None
+    log_access = log is None or not (
+        type(log).access is Logger.access and not getattr(log, "access_log_enabled", True)
+    )
+    return {"pre_request": pre, "post_request": post, "log_access": log_access}
 
 
 _per_worker: weakref.WeakKeyDictionary[Any, DriverOptions] = weakref.WeakKeyDictionary()

@@ -26,20 +26,21 @@ def _wait_writable(sock: socket.socket, timeout: float | None) -> None:
             raise TimeoutError("timed out sending a file")
 
 
-def sendfile(sock: socket.socket, fd: int, offset: int, count: int) -> int:
+def sendfile(
+    sock: socket.socket, fd: int, offset: int, count: int, timeout: float | None = None
+) -> int:
     """Send ``count`` bytes of ``fd`` from ``offset`` with ``os.sendfile``.
 
     The file's own position is not changed. Returns the bytes sent, fewer than
-    ``count`` only if the file is shorter than expected.
+    ``count`` only if the file is shorter than expected. When the socket is not ready,
+    waits up to ``timeout`` seconds (None: no limit).
     """
-    timeout = sock.gettimeout()
     out = sock.fileno()
     sent = 0
     while sent < count:
         try:
             step = os.sendfile(out, fd, offset + sent, min(count - sent, SENDFILE_STEP))
         except BlockingIOError:
-            # Sockets with a timeout are non-blocking underneath.
             _wait_writable(sock, timeout)
             continue
         if step == 0:

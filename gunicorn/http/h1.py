@@ -399,6 +399,8 @@ class H1Connection:
         """The next event from the peer, ``NEED_DATA`` or ``PAUSED``."""
         state = self._their_state
         if state is IDLE:
+            if self._pos >= len(self._buf) and not self._eof:
+                return NEED_DATA  # nothing buffered: nothing to scan
             return self._read_head()
         if state is BODY:
             if self._discarding:
@@ -1226,8 +1228,10 @@ class H1Connection:
             raise ResponseStateError("the response is not complete")
         if not self.keep_alive:
             raise ResponseStateError("the connection is not reusable")
-        if self._their_state is DONE:
-            self._reset_cycle()
+        if self._their_state is DONE or (
+            self._their_state is BODY and not self._remaining and not self._chunk_state
+        ):
+            self._reset_cycle()  # complete, or a request without a body
             return
         # The application did not read the whole body: skip it before the next head.
         self._our_state = IDLE
