@@ -76,27 +76,34 @@ class Reloader(threading.Thread):
         if self._callback is not None:
             self._callback(path)
 
+    def start(self) -> None:
+        # The first scan happens before the worker serves anything, so a file changed
+        # after the first response is always a change (never mistaken for the baseline).
+        self._mtimes: dict[str, float] = {}
+        self._scan(first=True)
+        super().start()
+
     def run(self) -> None:
-        mtimes: dict[str, float] = {}
-        first = True
-        while not self._stopped.is_set():
-            for path in self.get_files():
-                try:
-                    mtime = os.stat(path).st_mtime
-                except OSError:
-                    continue
-                previous = mtimes.get(path)
-                mtimes[path] = mtime
-                # A file seen for the first time is only a change when a glob found it
-                # after the first scan (a new file matching a watched pattern).
-                if previous is None:
-                    if not first and self._matches_glob(path):
-                        self._notify(path)
-                    continue
-                if mtime != previous:
+        while not self._stopped.wait(self._interval):
+            self._scan(first=False)
+
+    def _scan(self, first: bool) -> None:
+        mtimes = self._mtimes
+        for path in self.get_files():
+            try:
+                mtime = os.stat(path).st_mtime
+            except OSError:
+                continue
+            previous = mtimes.get(path)
+            mtimes[path] = mtime
+            # A file seen for the first time is only a change when a glob found it
+            # after the first scan (a new file matching a watched pattern).
+            if previous is None:
+                if not first and self._matches_glob(path):
                     self._notify(path)
-            first = False
-            self._stopped.wait(self._interval)
+                continue
+            if mtime != previous:
+                self._notify(path)
 
     def _matches_glob(self, path: str) -> bool:
         with self._lock:
