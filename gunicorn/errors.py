@@ -19,3 +19,8 @@ class ConfigError(Exception):
 
 class AppImportError(Exception):
     """The application named on the command line could not be loaded."""
+
+
+class WorkerExit(SystemExit):
+    """Raised by a worker's signal handlers to leave at once (QUIT, INT, ABRT). Code
+    that turns an application's own ``sys.exit`` into an error lets this one through."""

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from gunicorn.errors import AppImportError
+from gunicorn.errors import AppImportError, WorkerExit
 
 DEFAULT_NAMES = ("application", "app")
 
@@ -143,6 +143,8 @@ def import_module(module: str) -> Any:
         ) from exc
     except Exception as exc:
         raise AppImportError(f"Failed to import module {module!r}: {one_line(exc)}") from exc
+    except WorkerExit:
+        raise  # a signal told the worker to leave while it was importing
     except SystemExit as exc:
         raise AppImportError(
             f"Failed to import module {module!r}: it called sys.exit({exc.code!r})"

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from gunicorn import osutil
+from gunicorn.errors import WorkerExit
 from gunicorn.workers.workertmp import WorkerTmp
 
 #: Exit status of a worker that could not boot (halts the arbiter).
@@ -200,12 +201,12 @@ class Worker:
         self.alive = False
         self.cfg.worker_int(self)
         time.sleep(0.1)
-        sys.exit(0)
+        raise WorkerExit(0)
 
     def handle_abort(self, sig: int, frame: FrameType | None) -> None:
         self.alive = False
         self.cfg.worker_abort(self)
-        sys.exit(1)
+        raise WorkerExit(1)
 
     def handle_winch(self, sig: int, frame: FrameType | None) -> None:
         """SIGWINCH is ignored by workers."""

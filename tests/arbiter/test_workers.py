@@ -133,3 +133,27 @@ def test_worker_exits_when_the_master_dies(gunicorn: Any) -> None:
             return True
 
     wait_until(gone, timeout=5)
+
+
+@pytest.mark.slow
+def test_quit_while_the_app_imports_replaces_the_worker(gunicorn: Any, tmp_path: Path) -> None:
+    """A worker told to quit during its app import leaves quietly; it is not an app load
+    error that would stop the whole server."""
+    started = tmp_path / "importing"
+    (tmp_path / "slow_import_app.py").write_text(
+        "import pathlib, time\n"
+        f"pathlib.Path({str(started)!r}).write_text('1')\n"
+        "time.sleep(1.5)\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'imported']\n"
+    )
+    server = gunicorn("--pythonpath", str(tmp_path), "slow_import_app:app")
+    [first] = server.wait_workers(1)
+    wait_until(started.exists)
+    os.kill(first, signal.SIGQUIT)
+    server.wait_for("Booting worker", count=2)
+    wait_until(lambda: request(server.address) == (200, b"imported"), timeout=15)
+    assert server.proc is not None and server.proc.poll() is None
+    assert "App failed to load" not in server.log
+    assert "called sys.exit" not in server.log
