@@ -161,6 +161,9 @@ _content_length_allowed = framing.content_length_allowed
 _new_event = object.__new__
 
 _NO_TOKENS: frozenset[bytes] = frozenset()
+
+
+_NO_TRAILERS: Headers = []  # shared and never mutated (replaced when trailers are set)
 # Connection values seen on nearly every request, mapped to their token sets.
 _SIMPLE_CONNECTION: dict[bytes, frozenset[bytes]] = {
     value: frozenset({value.lower()})
@@ -325,7 +328,7 @@ class H1Connection:
         self._framing = _NO_BODY
         self._keep_alive = True
         self._resp_remaining = 0
-        self._resp_trailers: Headers = []
+        self._resp_trailers: Headers = _NO_TRAILERS
         self.body_dropped = False
 
     # ------------------------------------------------------------------ input
@@ -460,9 +463,14 @@ class H1Connection:
             self._check_partial_head()
             return None
         # The head keeps the CRLF of its last line, so every line ends with CRLF.
-        head = self._take(end + 2)
-        self._skip_to(end + 4)
-        self._reset_scan()
+        if pos == 0 and end + 4 == len(buf) and type(buf) is bytes:
+            head = buf[: end + 2]  # the usual case: one read held exactly one head
+            self._buf = b""
+        else:
+            head = self._take(end + 2)
+            self._skip_to(end + 4)
+        if self._scan_from or self._crlf_count:
+            self._reset_scan()
         return self._parse_head(head)
 
     def _begin_body(self, request: Request) -> None:
@@ -530,25 +538,26 @@ class H1Connection:
 
     def _parse_head(self, head: bytes) -> Request:
         """Parse a request head whose every line ends with CRLF."""
-        crlf = head.count(b"\r\n")
-        if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
-            self._raise_bare_cr_lf(head)
         line_end = head.find(b"\r\n")
         line = head[:line_end]
         if len(line) > self._line_limit:
             raise LimitRequestLine(f"request line longer than {self._line_limit} bytes")
+        if b"\n" in line or b"\r" in line:
+            self._raise_bare_cr_lf(head)
         method, target, version = self._parse_request_line(line)
         block = head[line_end + 2 :]
         if not block:
             return self._build_request(method, target, version, [])
         limits = self._limits
-        # Fast path: every line is "token: value" and the block is small enough that no
-        # line can break the field-size limit. One match per line proves the block
-        # regular; anything else takes the slow path, which also gives the precise error.
+        # Fast path. Each match starts at an LF and ends at a CR followed by LF, so when
+        # the matches are exactly the LFs but the last, no line holds a bare LF or a bare
+        # CR and every line is "token: value". Bytes outside the field-value set are
+        # refused by one translate pass; the size check means no line can be too long.
+        # Anything else takes the slow path, which also gives the precise error.
         pairs = _FIELD_LINE_RE.findall(head, line_end + 1)
-        count = crlf - 1
+        count = len(pairs)
         if (
-            len(pairs) == count
+            count == head.count(b"\n") - 1
             and count <= limits.max_header_fields
             and len(block) <= limits.max_header_field_size
             and not block.translate(None, _FIELD_BYTES)
@@ -558,6 +567,9 @@ class H1Connection:
             else:
                 headers = [(name.lower(), value) for name, value in pairs]
         else:
+            crlf = head.count(b"\r\n")
+            if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
+                self._raise_bare_cr_lf(head)
             headers = self._parse_fields(block[:-2].split(b"\r\n"), 0, block)
         return self._build_request(method, target, version, headers)
 
@@ -994,20 +1006,21 @@ class H1Connection:
     def send(self, event: Event) -> bytes:
         """Bytes to write for a response event (framing rules applied)."""
         kind = type(event)
-        if (self._our_state, kind) not in _SEND_TRANSITIONS or self._request is None:
-            raise ResponseStateError(f"cannot send {kind.__name__} in state {self._our_state}")
+        state = self._our_state
+        if (state, kind) not in _SEND_TRANSITIONS or self._request is None:
+            raise ResponseStateError(f"cannot send {kind.__name__} in state {state}")
         if kind is Data:
             return self._send_data(event.data)  # type: ignore[attr-defined]
         if kind is Response:
             return self._send_head(event)  # type: ignore[arg-type]
         if kind is EndOfMessage:
-            if self._our_state is SWITCHED:
+            if state is SWITCHED:
                 return b""
             return self._send_end(event.trailers or self._resp_trailers)  # type: ignore[attr-defined]
         if kind is Trailers:
             self._resp_trailers = self._checked_trailers(event.headers)  # type: ignore[attr-defined]
             return b""
-        if self._our_state is not IDLE:
+        if state is not IDLE:
             return b""
         return self._send_informational(event)  # type: ignore[arg-type]
 
