@@ -3,7 +3,7 @@
     cd benchmarks
     ../.venv/bin/gunicorn -c profile_conf.py -k gthread --threads 1 apps:hello &
     wrk -t1 -c64 -d8s http://127.0.0.1:8000/
-    python -c "import pstats; pstats.Stats('/tmp/gthread.prof').sort_stats('tottime').print_stats(20)"
+    python -m pstats /tmp/gthread.prof   # then: sort tottime, stats 20
 
 The profile is written 5 s after the worker booted (``PROFILE_SECONDS`` changes that),
 to ``PROFILE_OUT`` (default /tmp/gthread.prof).

@@ -32,7 +32,10 @@ def main(master_pid: int, port: int, seconds: int = 6) -> str:
     user = (after.user - before.user) / served * 1e6
     system = (after.system - before.system) / served * 1e6
     busy = (after.user - before.user + after.system - before.system) / elapsed * 100
-    return f"{rate:,.0f} req/s | user {user:.1f} us/request | system {system:.1f} us | busy {busy:.0f}%"
+    return (
+        f"{rate:,.0f} req/s | user {user:.1f} us/request | system {system:.1f} us"
+        f" | busy {busy:.0f}%"
+    )
 
 
 if __name__ == "__main__":
