@@ -183,8 +183,13 @@ class InotifyReloader(threading.Thread):
                 self._dirs.add(directory)
         return files
 
+    def start(self) -> None:
+        # Watch before the worker serves anything: no change made after that is missed.
+        self._files = self._refresh_watches()
+        super().start()
+
     def run(self) -> None:
-        files = self._refresh_watches()
+        files = self._files
         while not self._stopped.is_set():
             for event in self._watcher.event_gen(timeout_s=1, yield_nones=False):
                 _header, _types, directory, name = event

@@ -169,7 +169,10 @@ def _serving(server: Any, body: bytes) -> bool:
 
 
 @pytest.mark.slow
-def test_reload_follows_code_and_survives_a_syntax_error(gunicorn: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["poll", "inotify"])
+def test_reload_follows_code_and_survives_a_syntax_error(
+    gunicorn: Any, tmp_path: Path, engine: str
+) -> None:
     module = tmp_path / "live_app.py"
     template = (
         "def app(environ, start_response):\n"
@@ -180,7 +183,7 @@ def test_reload_follows_code_and_survives_a_syntax_error(gunicorn: Any, tmp_path
     hooks, conf = tmp_path / "hooks.log", tmp_path / "conf.py"
     conf.write_text(hook_config(hooks))
     server = gunicorn(
-        "-c", str(conf), "--reload", "--reload-engine", "poll",
+        "-c", str(conf), "--reload", "--reload-engine", engine,
         "--pythonpath", str(tmp_path), "live_app:app",
     )  # fmt: skip
     [first] = server.wait_workers(1)
