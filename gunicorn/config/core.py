@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gunicorn import __version__, util
-from gunicorn.config.validators import InvalidSetting, validate_string
+from gunicorn.config.validators import InvalidSetting, validate_bool, validate_string
 from gunicorn.config.workers import SUPPORTED_WORKERS, WORKER_REQUIREMENTS
 from gunicorn.errors import ConfigError
 
@@ -160,6 +160,20 @@ def _module_available(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def flag_setting(section: str, name: str, cli: tuple[str, ...], short: str, desc: str) -> Setting:
+    """A boolean setting switched on by a bare command-line flag (default False)."""
+    return Setting(
+        name=name,
+        section=section,
+        cli=cli,
+        action="store_true",
+        validator=validate_bool,
+        default=False,
+        short=short,
+        desc=desc,
+    )
 
 
 class Config:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from gunicorn.config.core import Setting
+from gunicorn.config.core import Setting, flag_setting
 from gunicorn.config.validators import (
-    validate_bool,
     validate_list_of_existing_files,
     validate_reload_engine,
 )
@@ -13,16 +12,7 @@ SECTION = "Debugging"
 
 
 def _flag(name: str, cli: tuple[str, ...], short: str, desc: str) -> Setting:
-    return Setting(
-        name=name,
-        section=SECTION,
-        cli=cli,
-        action="store_true",
-        validator=validate_bool,
-        default=False,
-        short=short,
-        desc=desc,
-    )
+    return flag_setting(SECTION, name, cli, short, desc)
 
 
 SETTINGS = [

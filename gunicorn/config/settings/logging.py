@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from gunicorn.config.core import Setting
+from gunicorn.config.core import Setting, flag_setting
 from gunicorn.config.validators import (
-    validate_bool,
     validate_class,
     validate_dict,
     validate_loglevel,
@@ -31,16 +30,7 @@ def default_syslog_addr() -> str:
 
 
 def _flag(name: str, cli: tuple[str, ...], short: str, desc: str) -> Setting:
-    return Setting(
-        name=name,
-        section=SECTION,
-        cli=cli,
-        action="store_true",
-        validator=validate_bool,
-        default=False,
-        short=short,
-        desc=desc,
-    )
+    return flag_setting(SECTION, name, cli, short, desc)
 
 
 def _string(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from gunicorn import util
-from gunicorn.config.core import Setting
+from gunicorn.config.core import Setting, flag_setting
 from gunicorn.config.validators import (
     parse_octal,
     validate_bool,
@@ -33,16 +33,7 @@ def default_forwarded_allow_ips() -> str:
 
 
 def _flag(name: str, cli: tuple[str, ...], short: str, desc: str) -> Setting:
-    return Setting(
-        name=name,
-        section=SECTION,
-        cli=cli,
-        action="store_true",
-        validator=validate_bool,
-        default=False,
-        short=short,
-        desc=desc,
-    )
+    return flag_setting(SECTION, name, cli, short, desc)
 
 
 def _string(name: str, cli: tuple[str, ...], meta: str, short: str, desc: str) -> Setting:
