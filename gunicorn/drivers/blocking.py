@@ -366,6 +366,9 @@ class BlockingHTTPConnection:
         if data:
             self._write(data)
 
+    def body_sent(self) -> int:
+        return self.conn.body_sent
+
     def send_file(self, wrapper: FileWrapper, fd: int, offset: int, count: int) -> int | None:
         def through_core(data: bytes) -> None:
             self.send(Data(data))
@@ -385,6 +388,7 @@ class BlockingHTTPConnection:
             raise
         if sent < count:
             # The file shrank: the framing announced more than we had.
+            self.conn.body_sent -= count - sent
             self._must_close = True
             return sent
         if suffix:

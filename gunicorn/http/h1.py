@@ -282,6 +282,7 @@ class H1Connection:
         "_their_state",
         "_trusted",
         "body_dropped",
+        "body_sent",
     )
 
     def __init__(
@@ -330,6 +331,7 @@ class H1Connection:
         self._resp_remaining = 0
         self._resp_trailers: Headers = _NO_TRAILERS
         self.body_dropped = False
+        self.body_sent = 0
 
     # ------------------------------------------------------------------ input
 
@@ -1143,6 +1145,7 @@ class H1Connection:
             return b""
         body_framing = self._framing
         if body_framing is _CHUNKED:
+            self.body_sent += len(data)
             return b"%x\r\n%b\r\n" % (len(data), data)
         if body_framing is _LENGTH:
             remaining = self._resp_remaining
@@ -1151,8 +1154,10 @@ class H1Connection:
                 data = data[:remaining]
                 self._keep_alive = False
             self._resp_remaining = remaining - len(data)
+            self.body_sent += len(data)
             return data
         if body_framing is _CLOSE:
+            self.body_sent += len(data)
             return data
         self.body_dropped = True
         return b""
@@ -1167,6 +1172,7 @@ class H1Connection:
         if count <= 0:
             return b"", 0, b""
         if body_framing is _CHUNKED:
+            self.body_sent += count
             return framing.chunk_header(count), count, framing.CHUNK_END
         if body_framing is _LENGTH:
             remaining = self._resp_remaining
@@ -1174,8 +1180,10 @@ class H1Connection:
                 count = remaining
                 self._keep_alive = False
             self._resp_remaining = remaining - count
+            self.body_sent += count
             return b"", count, b""
         if body_framing is _CLOSE:
+            self.body_sent += count
             return b"", count, b""
         self.body_dropped = True
         return b"", 0, b""

@@ -35,6 +35,9 @@ class ResponseChannel(Protocol):
         driver cannot send files directly (the adapter then iterates the wrapper).
         """
 
+    def body_sent(self) -> int:
+        """Body bytes of the current response the core has put on the wire so far."""
+
 
 class WSGIResponse:
     """The response as the application gave it, for hooks and the access log.
@@ -120,14 +123,13 @@ class WSGIResponder:
     ``close()`` failed).
     """
 
-    __slots__ = ("_body_allowed", "_channel", "_head", "_remaining", "finished", "response")
+    __slots__ = ("_body_allowed", "_channel", "_head", "finished", "response")
 
     def __init__(self, channel: ResponseChannel, method: bytes = b"GET") -> None:
         self._channel = channel
         self.response = WSGIResponse(method)
         self._head: Response | None = None
         self._body_allowed = True
-        self._remaining: int | None = None
         self.finished = False
 
     # -- the callables the application receives ---------------------------------------
@@ -173,7 +175,6 @@ class WSGIResponder:
         if not self.response.headers_sent:
             self._send_head()
         self._channel.send(Data(data))
-        self._count(len(data))
 
     def early_hints(self, headers: StrHeaders) -> None:
         """``environ["wsgi.early_hints"]``: a 103 response (the core drops it where it
@@ -187,20 +188,27 @@ class WSGIResponder:
 
     def run(self, app: WSGIApp, environ: dict[str, Any]) -> None:
         """Call the application, send everything it returns, close its iterable."""
-        result = app(environ, self.start_response)
         try:
-            if not (isinstance(result, FileWrapper) and self._send_file(result)):
-                write = self.write
-                for chunk in result:
-                    if chunk:
-                        write(chunk)
-                    elif type(chunk) is not bytes:
-                        raise TypeError(f"response body must be bytes, not {type(chunk).__name__}")
-            self._finish()
+            result = app(environ, self.start_response)
+            try:
+                if not (isinstance(result, FileWrapper) and self._send_file(result)):
+                    write = self.write
+                    for chunk in result:
+                        if chunk:
+                            write(chunk)
+                        elif type(chunk) is not bytes:
+                            raise TypeError(
+                                f"response body must be bytes, not {type(chunk).__name__}"
+                            )
+                self._finish()
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            # The core counts what it framed (never past Content-Length, nothing for
+            # a response without a body): that is what the access log reports.
+            self.response.sent = self._channel.body_sent()
 
     def _send_head(self) -> None:
         head = self._head
@@ -208,16 +216,6 @@ class WSGIResponder:
             raise AssertionError("the application did not call start_response()")
         self._channel.send(head)
         self.response.headers_sent = True
-        self._remaining = self.response.content_length
-
-    def _count(self, size: int) -> None:
-        if not self._body_allowed:
-            return
-        remaining = self._remaining
-        if remaining is not None:
-            size = min(size, remaining)
-            self._remaining = remaining - size
-        self.response.sent += size
 
     def _finish(self) -> None:
         if not self.response.headers_sent:
@@ -247,8 +245,4 @@ class WSGIResponder:
         length = self.response.content_length
         count = size if length is None else min(size, length)
         self._send_head()
-        sent = self._channel.send_file(wrapper, fd, offset, count)
-        if sent is None:
-            return False
-        self._count(sent)
-        return True
+        return self._channel.send_file(wrapper, fd, offset, count) is not None

@@ -126,6 +126,9 @@ class Recorder:
     def send_file(self, wrapper: FileWrapper, fd: int, offset: int, count: int) -> int | None:
         return None
 
+    def body_sent(self) -> int:
+        return 0
+
 
 def test_headers_are_not_sent_before_the_first_body_byte() -> None:
     recorder = Recorder()

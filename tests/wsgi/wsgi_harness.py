@@ -35,6 +35,9 @@ class MemoryChannel:
     def send(self, event: Event) -> None:
         self.out += self.conn.send(event)
 
+    def body_sent(self) -> int:
+        return self.conn.body_sent
+
     def send_file(self, wrapper: FileWrapper, fd: int, offset: int, count: int) -> int | None:
         if not self.sendfile:
             return None
