@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,25 +10,32 @@ from pathlib import Path
 import pytest
 from support import Gunicorn
 
+from gunicorn.config.settings import server_hooks
+
 APPS_DIR = os.path.dirname(os.path.abspath(__file__))
 
-#: Every hook; the generated config file appends "<hook> <pid>" lines to HOOK_LOG.
+SERVER_HOOKS = (
+    "on_starting",
+    "on_reload",
+    "when_ready",
+    "pre_fork",
+    "post_fork",
+    "post_worker_init",
+    "worker_int",
+    "worker_abort",
+    "pre_exec",
+    "pre_request",
+    "post_request",
+    "child_exit",
+    "worker_exit",
+    "nworkers_changed",
+    "on_exit",
+)
+#: Every server hook with its parameters (as the defaults declare them); the generated
+#: config file appends "<hook> <pid>" lines to HOOK_LOG.
 HOOKS = {
-    "on_starting": "server",
-    "on_reload": "server",
-    "when_ready": "server",
-    "pre_fork": "server, worker",
-    "post_fork": "server, worker",
-    "post_worker_init": "worker",
-    "worker_int": "worker",
-    "worker_abort": "worker",
-    "pre_exec": "server",
-    "pre_request": "worker, req",
-    "post_request": "worker, req, environ, resp",
-    "child_exit": "server, worker",
-    "worker_exit": "server, worker",
-    "nworkers_changed": "server, new_value, old_value",
-    "on_exit": "server",
+    name: ", ".join(inspect.signature(getattr(server_hooks, name)).parameters)
+    for name in SERVER_HOOKS
 }
 
 

@@ -119,11 +119,13 @@ def request_bytes(
     headers: list[tuple[str, str]] | None = None,
     body: bytes = b"",
     version: str = "HTTP/1.1",
+    host: str = "localhost",
 ) -> bytes:
+    """A request's bytes; HTTP/1.1 gets a Host and a body its Content-Length unless given."""
     lines = [f"{method} {target} {version}"]
     names = {name.lower() for name, _ in headers or []}
     if version == "HTTP/1.1" and "host" not in names:
-        lines.append("Host: localhost")
+        lines.append(f"Host: {host}")
     lines.extend(f"{name}: {value}" for name, value in headers or [])
     if body and not names & {"content-length", "transfer-encoding"}:
         lines.append(f"Content-Length: {len(body)}")

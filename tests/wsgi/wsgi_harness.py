@@ -18,6 +18,7 @@ from gunicorn.wsgi import (
     connection_environ,
     request_environ,
 )
+from tests.wsgi.wire import request_bytes
 
 TCP_PEER = ("127.0.0.1", 51234)
 TCP_SERVER = ("127.0.0.1", 8000)
@@ -136,14 +137,7 @@ def make_request(
     body: bytes = b"",
     version: str = "HTTP/1.1",
 ) -> bytes:
-    lines = [f"{method} {target} {version}"]
-    names = {name.lower() for name, _ in headers or []}
-    if version == "HTTP/1.1" and "host" not in names:
-        lines.append("Host: example.com")
-    lines.extend(f"{name}: {value}" for name, value in headers or [])
-    if body and "content-length" not in names and "transfer-encoding" not in names:
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    return request_bytes(method, target, headers, body, version, host="example.com")
 
 
 def run_wsgi(
