@@ -26,48 +26,49 @@ class BodyFraming(Enum):
     CLOSE = "close"  # content ends when the connection closes
 
 
+NONE = BodyFraming.NONE
+LENGTH = BodyFraming.LENGTH
+CHUNKED = BodyFraming.CHUNKED
+CLOSE = BodyFraming.CLOSE
+
+
 def body_allowed(method: bytes, status: int) -> bool:
-    if method == b"HEAD" or status < 200 or status == 204 or status == 304:
-        return False
-    return not (method == b"CONNECT" and status < 300)
+    """Rule 1: may this response carry content at all."""
+    return response_framing(method, status, (1, 1), 0)[0] is not NONE
 
 
 def content_length_allowed(method: bytes, status: int) -> bool:
     """May the head carry Content-Length at all (rule 2)."""
     if status < 200 or status == 204:
         return False
-    return not (method == b"CONNECT" and status < 300)
+    return status >= 300 or method != b"CONNECT"
 
 
-def choose_body_framing(
+def response_framing(
     method: bytes,
     status: int,
     version: tuple[int, int],
     content_length: int | None,
     chunked_allowed: bool = True,
-) -> BodyFraming:
-    """Rules 1, 3 and 4: how the body of this response is delimited."""
-    if not body_allowed(method, status):
-        return BodyFraming.NONE
+    reusable: bool = True,
+) -> tuple[BodyFraming, bool]:
+    """How the body of this response is delimited (rules 1, 3 and 4), and whether the
+    connection can carry another request once it is done. ``reusable`` is False when
+    the client or the server already asked to close."""
+    if (
+        status < 200
+        or status == 204
+        or status == 304
+        or method == b"HEAD"
+        or (status < 300 and method == b"CONNECT")
+    ):
+        # A 101 hands the connection to another protocol.
+        return NONE, reusable and status != 101
     if content_length is not None:
-        return BodyFraming.LENGTH
-    if version >= (1, 1) and chunked_allowed:
-        return BodyFraming.CHUNKED
-    return BodyFraming.CLOSE
-
-
-def keep_alive_after(
-    request_keep_alive: bool,
-    framing: BodyFraming,
-    status: int,
-    server_wants_close: bool,
-) -> bool:
-    """Whether the connection can carry another request once this response is done."""
-    if server_wants_close or not request_keep_alive:
-        return False
-    if framing is BodyFraming.CLOSE:
-        return False
-    return status != 101
+        return LENGTH, reusable
+    if chunked_allowed and version >= (1, 1):
+        return CHUNKED, reusable
+    return CLOSE, False
 
 
 def early_hints_allowed(version: tuple[int, int], final_started: bool) -> bool:

@@ -69,12 +69,14 @@ from gunicorn.http.events import (
 )
 from gunicorn.http.framing import BodyFraming
 from gunicorn.http.headers import (
+    _KNOWN_HOSTS,
     _NAME_CACHE,
     FORBIDDEN_FIELD_BYTE_RE,
     FORBIDDEN_TRAILERS,
     HOP_BY_HOP,
     OWS,
     check_header_name,
+    lower_names,
     lower_token,
     split_list,
     valid_host,
@@ -139,12 +141,18 @@ _CHUNK_EXT_RE = re.compile(
 )
 # Regular header lines, found all at once: each match starts at the LF that ends the
 # previous line (so it starts a line) and ends at a CR followed by LF. Names with "_" are
-# left to the slow path, where the header_map policy applies. Values are taken raw (one
+# left to the slow path, where the header_map policy applies, and so are values with
+# trailing whitespace (rare; the slow path strips it). Values are otherwise taken raw (one
 # single-byte scan is much cheaper than a character class); bytes that are not allowed in
-# a field are refused by _FIELD_BYTES in one pass over the block.
-_FIELD_LINE_RE = re.compile(rb"\n([!#$%&'*+\-.^`|~0-9A-Za-z]+):[ \t]*([^\r]*)\r(?=\n)")
-# Bytes a header block may hold (RFC 9110 §5.5 plus the CRLFs), for bytes.translate.
-_FIELD_BYTES = b"\t\n\r" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+# a field are refused by _FIELD_TEXT in one pass over the head.
+_FIELD_LINE_RE = re.compile(rb"\n([!#$%&'*+\-.^`|~0-9A-Za-z]+):[ \t]*([^\r]*)(?<![ \t])\r(?=\n)")
+# The usual request line: a common method, an origin-form target, HTTP/1.0 or 1.1.
+# Anything else (absolute-form, CONNECT, other versions, errors) takes the slow path.
+_FAST_LINE_RE = re.compile(rb"([A-Z]+) (/[!-~]*) HTTP/1\.([01])\r\n")
+_FAST_METHODS = frozenset({b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"})
+_VERSIONS = {b"0": (1, 0), b"1": (1, 1)}
+# Bytes a field line may hold (RFC 9110 §5.5), for bytes.translate.
+_FIELD_TEXT = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 # Controls other than HTAB inside a head whose CR and LF were already proven to pair up.
 _HEAD_CTL_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -155,8 +163,7 @@ _CHUNKED = BodyFraming.CHUNKED
 _LENGTH = BodyFraming.LENGTH
 _CLOSE = BodyFraming.CLOSE
 _NO_BODY = BodyFraming.NONE
-_choose_body_framing = framing.choose_body_framing
-_keep_alive_after = framing.keep_alive_after
+_response_framing = framing.response_framing
 _content_length_allowed = framing.content_length_allowed
 _new_event = object.__new__
 
@@ -209,10 +216,13 @@ _MONTHS = (
     b"Nov",
     b"Dec",
 )
+# "Server: ..." lines by the server_header they were built for (one or two per process).
+_SERVER_LINES: dict[bytes, bytes] = {}
+
 _date_second = -1
 _date_value = b""
 _date_line = b""
-_line_second = -1
+_line_second = -1.0
 
 
 def http_date(now: float) -> bytes:
@@ -237,10 +247,10 @@ def http_date(now: float) -> bytes:
 def date_line(now: float) -> bytes:
     """``Date: <IMF-fixdate>`` and CRLF for ``now``, built once per second."""
     global _line_second, _date_line
-    second = int(now)
-    if second != _line_second:
-        _date_line = b"Date: " + http_date(now) + b"\r\n"
-        _line_second = second
+    if not 0.0 <= now - _line_second < 1.0:
+        second = int(now)
+        _date_line = b"Date: " + http_date(second) + b"\r\n"
+        _line_second = float(second)
     return _date_line
 
 
@@ -277,7 +287,6 @@ class H1Connection:
         "_resp_remaining",
         "_resp_trailers",
         "_scan_from",
-        "_server_header",
         "_server_line",
         "_their_state",
         "_trusted",
@@ -300,8 +309,12 @@ class H1Connection:
         self._line_limit = self._limits.max_request_line or MAX_REQUEST_LINE * 16
         self._clock = clock
         self._trusted = trusted_forwarder
-        self._server_header = server_header
-        self._server_line = b"Server: %s\r\n" % server_header if server_header else b""
+        line = _SERVER_LINES.get(server_header)
+        if line is None:
+            line = b"Server: %s\r\n" % server_header if server_header else b""
+            if len(_SERVER_LINES) < 16:
+                _SERVER_LINES[server_header] = line
+        self._server_line = line
         self._chunked_responses = chunked_responses
         # Unread bytes are self._buf[self._pos:]. Offsets kept while an incomplete head
         # or section is scanned (_scan_from, _crlf_*) are relative to self._pos, so each
@@ -406,11 +419,32 @@ class H1Connection:
         if state is IDLE:
             if self._pos >= len(self._buf) and not self._eof:
                 return NEED_DATA  # nothing buffered: nothing to scan
-            return self._read_head()
+            try:
+                request = self._take_head()
+            except ProtocolError as exc:
+                raise self._fail(exc) from None
+            if request is None:
+                if self._their_state is CLOSED:
+                    return ConnectionClosed()
+                return NEED_DATA
+            self._request = request
+            self._their_state = BODY
+            if request.chunked:
+                self._chunk_state = "size"
+            else:
+                # With nothing to read, EndOfMessage comes next.
+                self._remaining = request.content_length or 0
+            return request
         if state is BODY:
             if self._discarding:
                 return self._discard_body()
-            return self._read_body()
+            if self._remaining or self._chunk_state:
+                return self._read_body()
+            self._their_state = DONE
+            end: EndOfMessage = _new_event(EndOfMessage)
+            end.stream_id = 1
+            end.trailers = []
+            return end
         if state is DONE or state is SWITCHED:
             return PAUSED
         if state is CLOSED:
@@ -426,36 +460,29 @@ class H1Connection:
         self._keep_alive = False
         return exc
 
-    def _read_head(self) -> NextEvent:
-        try:
-            request = self._take_head()
-        except ProtocolError as exc:
-            raise self._fail(exc) from None
-        if request is None:
-            if self._their_state is CLOSED:
-                return ConnectionClosed()
-            return NEED_DATA
-        self._begin_body(request)
-        return request
-
     def _take_head(self) -> Request | None:
         """Parse a complete request head out of the buffer; None when more bytes are
         needed (or the peer closed between requests, leaving the state CLOSED).
         Subclasses for other wire formats (uwsgi) replace this method."""
         buf = self._buf
         pos = self._pos
-        # RFC 9112 §2.2: ignore empty lines received before a request line.
-        if buf.startswith(b"\r\n", pos) and not self._scan_from:
-            skip = pos + 2
-            while buf.startswith(b"\r\n", skip):
-                skip += 2
-            self._empty_lines += (skip - pos) // 2
-            if self._empty_lines > _LEADING_EMPTY_LINES:
-                raise InvalidRequestLine("too many empty lines before the request line")
-            self._skip_to(skip)
-            buf = self._buf
-            pos = self._pos
-        end = buf.find(b"\r\n\r\n", pos + max(self._scan_from - 3, 0))
+        scanned = self._scan_from
+        if scanned:
+            # Resume the search where the last call stopped (minus a partial CRLFCRLF).
+            end = buf.find(b"\r\n\r\n", pos + scanned - 3 if scanned > 3 else pos)
+        else:
+            # RFC 9112 §2.2: ignore empty lines received before a request line.
+            if pos < len(buf) and buf[pos] == 13 and buf.startswith(b"\r\n", pos):
+                skip = pos + 2
+                while buf.startswith(b"\r\n", skip):
+                    skip += 2
+                self._empty_lines += (skip - pos) // 2
+                if self._empty_lines > _LEADING_EMPTY_LINES:
+                    raise InvalidRequestLine("too many empty lines before the request line")
+                self._skip_to(skip)
+                buf = self._buf
+                pos = self._pos
+            end = buf.find(b"\r\n\r\n", pos)
         if end < 0:
             if self._eof:
                 if pos >= len(buf):
@@ -465,24 +492,15 @@ class H1Connection:
             self._check_partial_head()
             return None
         # The head keeps the CRLF of its last line, so every line ends with CRLF.
-        if pos == 0 and end + 4 == len(buf) and type(buf) is bytes:
+        if end + 4 == len(buf) and not pos and buf.__class__ is bytes:
             head = buf[: end + 2]  # the usual case: one read held exactly one head
             self._buf = b""
         else:
             head = self._take(end + 2)
             self._skip_to(end + 4)
-        if self._scan_from or self._crlf_count:
+        if scanned or self._crlf_count:
             self._reset_scan()
         return self._parse_head(head)
-
-    def _begin_body(self, request: Request) -> None:
-        self._request = request
-        self._their_state = BODY
-        if request.chunked:
-            self._chunk_state = "size"
-        else:
-            # With nothing to read, EndOfMessage comes next.
-            self._remaining = request.content_length or 0
 
     def _scan_partial(self, request_line: bool) -> None:
         """Scan the bytes of an incomplete head (or trailer section) received since the
@@ -540,38 +558,52 @@ class H1Connection:
 
     def _parse_head(self, head: bytes) -> Request:
         """Parse a request head whose every line ends with CRLF."""
-        line_end = head.find(b"\r\n")
-        line = head[:line_end]
-        if len(line) > self._line_limit:
-            raise LimitRequestLine(f"request line longer than {self._line_limit} bytes")
-        if b"\n" in line or b"\r" in line:
-            self._raise_bare_cr_lf(head)
-        method, target, version = self._parse_request_line(line)
-        block = head[line_end + 2 :]
-        if not block:
+        match = _FAST_LINE_RE.match(head)
+        if match is not None:
+            method, target, minor = match.groups()
+            start = match.end() - 1  # the LF that ends the request line
+            # Other methods, an overlong line and a "#" (refused by _build_request, with
+            # its message) take the general path.
+            if method not in _FAST_METHODS or start - 1 > self._line_limit or 35 in target:
+                match = None
+        if match is not None:
+            version = _VERSIONS[minor]
+        else:
+            line_end = head.find(b"\r\n")
+            line = head[:line_end]
+            if len(line) > self._line_limit:
+                raise LimitRequestLine(f"request line longer than {self._line_limit} bytes")
+            if 10 in line or 13 in line:
+                self._raise_bare_cr_lf(head)
+            method, target, version = self._parse_request_line(line)
+            start = line_end + 1
+        if start + 1 == len(head):
             return self._build_request(method, target, version, [])
         limits = self._limits
-        # Fast path. Each match starts at an LF and ends at a CR followed by LF, so when
-        # the matches are exactly the LFs but the last, no line holds a bare LF or a bare
-        # CR and every line is "token: value". Bytes outside the field-value set are
-        # refused by one translate pass; the size check means no line can be too long.
-        # Anything else takes the slow path, which also gives the precise error.
-        pairs = _FIELD_LINE_RE.findall(head, line_end + 1)
+        # Fast path, proven by one translate pass that keeps only the bytes outside the
+        # field-value set (the request line's bytes are all in it): when those are
+        # exactly one CRLF per line, the CRs and LFs alternate and nothing else is
+        # there. Each match starts at an LF and ends at a CR that an LF follows, and no
+        # match can cross a CR, so as many matches as header lines means every line is
+        # "token: value" without trailing space and no CR is bare. The size check means
+        # no line can be too long. Anything else takes the slow path, which also gives
+        # the precise error.
+        pairs = _FIELD_LINE_RE.findall(head, start)
         count = len(pairs)
         if (
-            count == head.count(b"\n") - 1
-            and count <= limits.max_header_fields
-            and len(block) <= limits.max_header_field_size
-            and not block.translate(None, _FIELD_BYTES)
+            count <= limits.max_header_fields
+            and len(head) - start <= limits.max_header_field_size
+            and head.translate(None, _FIELD_TEXT) == b"\r\n" * (count + 1)
         ):
-            if b" \r" in block or b"\t\r" in block:
-                headers = [(name.lower(), value.rstrip(OWS)) for name, value in pairs]
-            else:
-                headers = [(name.lower(), value) for name, value in pairs]
+            try:
+                headers = [(_NAME_CACHE[name], value) for name, value in pairs]
+            except KeyError:
+                headers = lower_names(pairs)
         else:
             crlf = head.count(b"\r\n")
             if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
                 self._raise_bare_cr_lf(head)
+            block = head[start + 1 :]
             headers = self._parse_fields(block[:-2].split(b"\r\n"), 0, block)
         return self._build_request(method, target, version, headers)
 
@@ -675,11 +707,12 @@ class H1Connection:
         scheme: bytes | None = None
         authority: bytes | None = None
         query = b""
-        first = target[0]
-        if first == 47:  # "/": origin-form
-            if b"#" in target:
+        if target[0] == 47:  # "/": origin-form
+            if 35 in target:  # "#"
                 raise InvalidTarget("fragment in request target")
             path, _, query = target.partition(b"?")
+            if method == b"CONNECT":
+                raise InvalidTarget("CONNECT needs an authority-form target")
         elif method == b"CONNECT":
             authority = self._authority_form(target)
             path = b""
@@ -691,40 +724,24 @@ class H1Connection:
             scheme, authority, path, query = self._absolute_form(target)
         else:
             raise InvalidTarget(f"invalid request target {target[:64]!r}")
-        if method == b"CONNECT" and authority is None:
-            raise InvalidTarget("CONNECT needs an authority-form target")
 
         content_length: int | None = None
         codings: list[bytes] | None = None
         host: bytes | None = None
-        host_seen = False
         content_type_seen = False
         connection: frozenset[bytes] | set[bytes] = _NO_TOKENS
         expect_continue = False
         upgrade: bytes | None = None
         special = _SPECIAL_FIELDS
-        for name, value in [pair for pair in headers if pair[0] in special]:
+        for name, value in headers:
+            if name not in special:
+                continue
             if name == b"host":
-                if host_seen:
+                if host is not None:
                     raise InvalidHeader("duplicate Host header")
-                host_seen = True
-                if not valid_host(value):
+                if value not in _KNOWN_HOSTS and not valid_host(value):
                     raise InvalidHeader(f"invalid Host header {value[:64]!r}")
                 host = value
-            elif name == b"content-length":
-                if content_length is not None:
-                    raise InvalidContentLength("duplicate Content-Length header")
-                if not value.isdigit() or len(value) > _MAX_CONTENT_LENGTH_DIGITS:
-                    raise InvalidContentLength(f"invalid Content-Length {value[:32]!r}")
-                content_length = int(value)
-            elif name == b"transfer-encoding":
-                if codings is None:
-                    codings = []
-                codings.extend(item.lower() for item in split_list(value))
-            elif name == b"content-type":
-                if content_type_seen:
-                    raise InvalidHeader("duplicate Content-Type header")
-                content_type_seen = True
             elif name == b"connection":
                 simple = _SIMPLE_CONNECTION.get(value)
                 tokens = (
@@ -733,6 +750,20 @@ class H1Connection:
                     else {item.lower() for item in split_list(value) if item}
                 )
                 connection = connection | tokens if connection else tokens
+            elif name == b"content-length":
+                if content_length is not None:
+                    raise InvalidContentLength("duplicate Content-Length header")
+                if not value.isdigit() or len(value) > _MAX_CONTENT_LENGTH_DIGITS:
+                    raise InvalidContentLength(f"invalid Content-Length {value[:32]!r}")
+                content_length = int(value)
+            elif name == b"content-type":
+                if content_type_seen:
+                    raise InvalidHeader("duplicate Content-Type header")
+                content_type_seen = True
+            elif name == b"transfer-encoding":
+                if codings is None:
+                    codings = []
+                codings.extend(item.lower() for item in split_list(value))
             elif name == b"expect":
                 if version >= (1, 1):
                     if value.lower() != b"100-continue":
@@ -743,7 +774,7 @@ class H1Connection:
                 upgrade = offered[0].lower() if offered else b""
 
         if version >= (1, 1):
-            if not host_seen:
+            if host is None:
                 raise MissingHost("missing Host header")
             keep_alive = b"close" not in connection
         else:
@@ -764,21 +795,23 @@ class H1Connection:
             upgrade = None
         if not (content_length or chunked):
             expect_continue = False
-        return Request.build(
-            method,
-            target,
-            version,
-            headers,
-            path,
-            query,
-            scheme,
-            authority,
-            None if chunked else content_length,
-            chunked,
-            keep_alive,
-            expect_continue,
-            upgrade,
-        )
+        request: Request = _new_event(Request)
+        request.stream_id = 1
+        request.method = method
+        request.target = target
+        request.version = version
+        request.headers = headers
+        request.path = path
+        request.query = query
+        request.fragment = b""
+        request.scheme = scheme
+        request.authority = authority
+        request.content_length = None if chunked else content_length
+        request.chunked = chunked
+        request.keep_alive = keep_alive
+        request.expect_continue = expect_continue
+        request.upgrade = upgrade
+        return request
 
     @staticmethod
     def _check_codings(
@@ -841,10 +874,7 @@ class H1Connection:
         remaining = self._remaining
         if not remaining:
             self._their_state = DONE
-            end: EndOfMessage = _new_event(EndOfMessage)
-            end.stream_id = 1
-            end.trailers = []
-            return end
+            return EndOfMessage()
         available = len(self._buf) - self._pos
         if not available:
             if self._eof:
@@ -1009,6 +1039,14 @@ class H1Connection:
         """Bytes to write for a response event (framing rules applied)."""
         kind = type(event)
         state = self._our_state
+        # The usual sequence first: Response in IDLE, Data and EndOfMessage in SEND_BODY.
+        if state is SEND_BODY:
+            if kind is Data:
+                return self._send_data(event.data)  # type: ignore[attr-defined]
+            if kind is EndOfMessage:
+                return self._send_end(event.trailers or self._resp_trailers)  # type: ignore[attr-defined]
+        elif kind is Response and state is IDLE and self._request is not None:
+            return self._send_head(event)  # type: ignore[arg-type]
         if (state, kind) not in _SEND_TRANSITIONS or self._request is None:
             raise ResponseStateError(f"cannot send {kind.__name__} in state {state}")
         if kind is Data:
@@ -1063,27 +1101,28 @@ class H1Connection:
         if reason or status not in _REASONS:
             validate_response_status(status, reason)
         method = request.method
-        # out[0] is filled with the status line and our own fields once they are known.
-        out = [b""]
-        add = out.extend
+        version = request.version
+        # parts[0:4] are the status line and our own fields, filled in once known.
+        parts = [b"", b"", b"", b""]
+        add = parts.extend
         content_length: int | None = None
+        length_at = 0
         has_date = has_server = False
-        upgrade_passthrough = status == 101
         cache = _NAME_CACHE
+        forbidden = _FORBIDDEN_VALUE_RE.search
         for name, value in event.headers:
             lowered = cache.get(name)
             if lowered is None:
                 lowered = validate_response_header(name, value)
-            elif _FORBIDDEN_VALUE_RE.search(value) is not None:
+            elif forbidden(value) is not None:
                 raise InvalidResponseHeader(f"invalid value for header {name!r}")
             if lowered in _RESPONSE_SPECIAL:
-                if lowered in HOP_BY_HOP:
-                    if upgrade_passthrough and lowered in (b"upgrade", b"connection"):
-                        add((name, b": ", value, b"\r\n"))
-                    continue
                 if lowered == b"content-length":
-                    value = value.strip(OWS)
-                    if not value.isdigit() or len(value) > _MAX_CONTENT_LENGTH_DIGITS:
+                    if not value.isdigit():
+                        value = value.strip(OWS)
+                        if not value.isdigit():
+                            raise InvalidResponseHeader(f"invalid Content-Length {value[:32]!r}")
+                    if len(value) > _MAX_CONTENT_LENGTH_DIGITS:
                         raise InvalidResponseHeader(f"invalid Content-Length {value[:32]!r}")
                     length = int(value)
                     if content_length is not None:
@@ -1091,46 +1130,51 @@ class H1Connection:
                             raise InvalidResponseHeader("conflicting Content-Length headers")
                         continue
                     content_length = length
-                    if not _content_length_allowed(method, status):
-                        continue
+                    length_at = len(parts)
                 elif lowered == b"date":
                     has_date = True
-                else:
+                elif lowered == b"server":
                     has_server = True
+                elif status != 101 or (lowered != b"upgrade" and lowered != b"connection"):
+                    continue  # hop-by-hop: the server manages the connection
             add((name, b": ", value, b"\r\n"))
 
-        body_framing = _choose_body_framing(
-            method, status, request.version, content_length, self._chunked_responses
-        )
-        keep_alive = _keep_alive_after(
-            request.keep_alive, body_framing, status, self._close_requested
+        body_framing, keep_alive = _response_framing(
+            method,
+            status,
+            version,
+            content_length,
+            self._chunked_responses,
+            request.keep_alive and not self._close_requested,
         )
         if keep_alive and self._their_state is BODY and not self._discarding:
             keep_alive = self._can_drain(request)
         self._keep_alive = keep_alive
         self._framing = body_framing
         self._resp_remaining = content_length or 0
+        if length_at and body_framing is _NO_BODY and not _content_length_allowed(method, status):
+            parts[length_at : length_at + 4] = ()
 
-        first = self._status_line(status, reason, request.version)
+        line = None if reason or version != (1, 1) else _STATUS_LINES_11.get(status)
+        parts[0] = line if line is not None else self._status_line(status, reason, version)
         if not has_server:
-            first += self._server_line
+            parts[1] = self._server_line
         if not has_date:
-            first += date_line(self._clock())
+            parts[2] = date_line(self._clock())
         if status == 101:
             self._our_state = SWITCHED
             self._their_state = SWITCHED
         else:
-            first += b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n"
+            parts[3] = b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n"
             if body_framing is _CHUNKED:
-                out.append(b"Transfer-Encoding: chunked\r\n")
+                parts.append(b"Transfer-Encoding: chunked\r\n")
             self._our_state = SEND_BODY
             if method == b"CONNECT" and 200 <= status < 300:
                 # A tunnel: the response has no body and the client's next bytes are
                 # not HTTP (trailing_data hands them over).
                 self._their_state = SWITCHED
-        out[0] = first
-        out.append(b"\r\n")
-        return b"".join(out)
+        parts.append(b"\r\n")
+        return b"".join(parts)
 
     def _can_drain(self, request: Request) -> bool:
         """Before answering a request whose body is unread: can we skip the rest of it?"""
@@ -1232,7 +1276,7 @@ class H1Connection:
         )
         head = [
             b"HTTP/1.1 %d %s\r\n" % (status, reason),
-            b"Server: %s\r\n" % self._server_header if self._server_header else b"",
+            self._server_line,
             date_line(self._clock()),
             b"Connection: close\r\n",
             b"Content-Type: text/html; charset=utf-8\r\n",
@@ -1247,7 +1291,8 @@ class H1Connection:
         """Get ready for the next request once the response is complete."""
         if self._our_state is not DONE:
             raise ResponseStateError("the response is not complete")
-        if not self.keep_alive:
+        # As the keep_alive property, once the response is done.
+        if not self._keep_alive or self._close_requested or self._their_state is ERROR:
             raise ResponseStateError("the connection is not reusable")
         if self._their_state is DONE or (
             self._their_state is BODY and not self._remaining and not self._chunk_state

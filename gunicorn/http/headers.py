@@ -69,12 +69,38 @@ def lower_token(name: bytes) -> bytes | None:
     return lowered
 
 
+def lower_names(pairs: list[tuple[bytes, bytes]]) -> Headers:
+    """``pairs`` with their names (already proven to be tokens) lowercased, through the
+    name cache."""
+    cache = _NAME_CACHE
+    room = _NAME_CACHE_MAX - len(cache)
+    headers: Headers = []
+    for name, value in pairs:
+        lowered = cache.get(name)
+        if lowered is None:
+            lowered = name.lower()
+            if room > 0:
+                cache[name] = lowered
+                room -= 1
+        headers.append((lowered, value))
+    return headers
+
+
 def is_token(value: bytes) -> bool:
     return TOKEN_RE.fullmatch(value) is not None
 
 
+# Host values already proven valid (a few per server, usually). Bounded like _NAME_CACHE.
+_KNOWN_HOSTS: set[bytes] = set()
+_KNOWN_HOSTS_MAX = 256
+
+
 def valid_host(value: bytes) -> bool:
-    return HOST_RE.fullmatch(value) is not None
+    if HOST_RE.fullmatch(value) is None:
+        return False
+    if len(_KNOWN_HOSTS) < _KNOWN_HOSTS_MAX:
+        _KNOWN_HOSTS.add(value)
+    return True
 
 
 def split_list(value: bytes) -> list[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -18,7 +19,7 @@ from corpus import (
     run_case,
 )
 
-from gunicorn.http import errors
+from gunicorn.http import errors, h1
 from gunicorn.http.errors import (
     InvalidSchemeHeaders,
     InvalidTransferEncoding,
@@ -143,6 +144,21 @@ def test_valid_request(case: Case) -> None:
 @pytest.mark.parametrize("case", INVALID, ids=_name)
 def test_invalid_request(case: Case) -> None:
     replay(case, check_invalid)
+
+
+@pytest.mark.parametrize("case", VALID + INVALID, ids=_name)
+def test_fast_paths_agree_with_the_general_parser(
+    case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request-line and header fast paths only ever accept what the general parser
+    accepts, with the same result; with them disabled every case parses the same."""
+    fast = run_case(case, "whole")
+    never = re.compile(rb"(?!)")
+    monkeypatch.setattr(h1, "_FAST_LINE_RE", never)
+    monkeypatch.setattr(h1, "_FIELD_LINE_RE", never)
+    slow = run_case(case, "whole")
+    assert event_summary(slow) == event_summary(fast)
+    assert str(slow.error) == str(fast.error)
 
 
 # ------------------------------------------- hostile inputs the JSON format cannot hold

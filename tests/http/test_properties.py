@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 
 import h11
 import pytest
 from corpus import Case, Outcome, drive, event_summary, load_cases, make_connection
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from gunicorn.http import h1
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.http.limits import Limits
 
@@ -256,3 +258,42 @@ def test_limit_settings_follow_gunicorn_semantics() -> None:
     assert Limits.from_settings(limit_request_field_size=0).max_header_field_size == 8190
     # limit_request_line 0: no configured limit, a 8190-byte line passes.
     assert served_ok(run([request_with_line_of(8190)], Limits.from_settings(limit_request_line=0)))
+
+
+# ------------------------------------------------- fast paths against the general parser
+
+# Field lines made mostly of ordinary bytes, with the ones that decide how a line parses
+# mixed in: "_" (header_map), the colon, whitespace, bare CR and LF, controls, DEL and
+# obs-text. Most generated heads are valid, so both parsers' results are compared.
+_ORDINARY = list(b"aZ1-;/=") * 20
+_DECIDING = list(b"_: \t\r\n\x00\x0b\x7f\x80\xff#")
+_VALUE = st.lists(st.sampled_from(_ORDINARY + _DECIDING), max_size=12).map(bytes)
+_FIELD_LINE = st.tuples(
+    st.sampled_from([b"X-A", b"Accept", b"Connection", b"Te", b"x_b", b"Content-Length", b""]),
+    st.sampled_from([b": "] * 6 + [b":", b":\t", b" :", b" ", b""]),
+    _VALUE,
+    st.sampled_from([b""] * 6 + [b" ", b"\t "]),
+).map(b"".join)
+_REQUEST_LINE = st.sampled_from(
+    [b"GET / HTTP/1.1"] * 3
+    + [b"GET /a?b HTTP/1.0", b"DELETE /a?b HTTP/1.1", b"POST /a#c HTTP/1.1", b"get / HTTP/1.1"]
+)
+
+
+@settings(FAST, max_examples=300)
+@given(line=_REQUEST_LINE, fields=st.lists(_FIELD_LINE, min_size=1, max_size=6))
+# A bare CR and a bare LF that look like a line end between them (the CRs and LFs still
+# alternate): only the CR-must-precede-LF rule refuses it.
+@example(line=b"GET / HTTP/1.1", fields=[b"X-A: a\rb\nY: c"])
+def test_fast_paths_agree_with_the_general_parser_on_generated_heads(
+    line: bytes, fields: list[bytes]
+) -> None:
+    raw = b"\r\n".join([line, b"Host: a", *fields]) + b"\r\n\r\n"
+    fast = run([raw])
+    never = re.compile(rb"(?!)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(h1, "_FAST_LINE_RE", never)
+        patch.setattr(h1, "_FIELD_LINE_RE", never)
+        slow = run([raw])
+    assert event_summary(fast) == event_summary(slow)
+    assert str(fast.error) == str(slow.error)
