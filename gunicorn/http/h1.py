@@ -71,12 +71,13 @@ from gunicorn.http.framing import BodyFraming
 from gunicorn.http.headers import (
     _KNOWN_HOSTS,
     _NAME_CACHE,
+    FIELD_NAMES,
     FORBIDDEN_FIELD_BYTE_RE,
     FORBIDDEN_TRAILERS,
     HOP_BY_HOP,
     OWS,
     check_header_name,
-    lower_names,
+    lower_field_names,
     lower_token,
     split_list,
     valid_host,
@@ -140,12 +141,11 @@ _CHUNK_EXT_RE = re.compile(
     rb'|"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"))?)*'
 )
 # Regular header lines, found all at once: each match starts at the LF that ends the
-# previous line (so it starts a line) and ends at a CR followed by LF. Names with "_" are
-# left to the slow path, where the header_map policy applies, and so are values with
-# trailing whitespace (rare; the slow path strips it). Values are otherwise taken raw (one
-# single-byte scan is much cheaper than a character class); bytes that are not allowed in
-# a field are refused by _FIELD_TEXT in one pass over the head.
-_FIELD_LINE_RE = re.compile(rb"\n([!#$%&'*+\-.^`|~0-9A-Za-z]+):[ \t]*([^\r]*)(?<![ \t])\r(?=\n)")
+# previous line and ends at a CR followed by LF. Names are taken loosely (a single-byte
+# scan is much cheaper than a character class) and proven by FIELD_NAMES, which only
+# holds tokens without "_" (header_map applies to those, on the general path). Values
+# with trailing whitespace (rare) do not match; the general path strips it.
+_FIELD_LINE_RE = re.compile(rb"\n([^:]+):[ \t]*([^\r]*)(?<![ \t])\r(?=\n)")
 # The usual request line: a common method, an origin-form target, HTTP/1.0 or 1.1.
 # Anything else (absolute-form, CONNECT, other versions, errors) takes the slow path.
 _FAST_LINE_RE = re.compile(rb"([A-Z]+) (/[!-~]*) HTTP/1\.([01])\r\n")
@@ -580,26 +580,27 @@ class H1Connection:
         if start + 1 == len(head):
             return self._build_request(method, target, version, [])
         limits = self._limits
-        # Fast path, proven by one translate pass that keeps only the bytes outside the
-        # field-value set (the request line's bytes are all in it): when those are
-        # exactly one CRLF per line, the CRs and LFs alternate and nothing else is
-        # there. Each match starts at an LF and ends at a CR that an LF follows, and no
-        # match can cross a CR, so as many matches as header lines means every line is
-        # "token: value" without trailing space and no CR is bare. The size check means
-        # no line can be too long. Anything else takes the slow path, which also gives
-        # the precise error.
+        # Fast path. One translate pass keeps only the bytes outside the field-value set
+        # (the request line has none); when those are exactly one CRLF per line, CRs
+        # and LFs alternate and no other byte is out of place. Every match starts at an
+        # LF and ends at a CR that an LF follows, so as many matches as header lines
+        # means each match is exactly one line: "name: value", no bare CR, no trailing
+        # space. Names are then proven by the FIELD_NAMES cache (or lower_field_names).
+        # The size check means no line can be too long. Anything else takes the
+        # general path, which also gives the precise error.
         pairs = _FIELD_LINE_RE.findall(head, start)
         count = len(pairs)
+        headers: Headers | None = None
         if (
             count <= limits.max_header_fields
             and len(head) - start <= limits.max_header_field_size
             and head.translate(None, _FIELD_TEXT) == b"\r\n" * (count + 1)
         ):
             try:
-                headers = [(_NAME_CACHE[name], value) for name, value in pairs]
+                headers = [(FIELD_NAMES[name], value) for name, value in pairs]
             except KeyError:
-                headers = lower_names(pairs)
-        else:
+                headers = lower_field_names(pairs)
+        if headers is None:
             crlf = head.count(b"\r\n")
             if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
                 self._raise_bare_cr_lf(head)

@@ -69,19 +69,25 @@ def lower_token(name: bytes) -> bytes | None:
     return lowered
 
 
-def lower_names(pairs: list[tuple[bytes, bytes]]) -> Headers:
-    """``pairs`` with their names (already proven to be tokens) lowercased, through the
-    name cache."""
-    cache = _NAME_CACHE
-    room = _NAME_CACHE_MAX - len(cache)
+# Request field names proven to be tokens without "_" (header_map decides about those),
+# raw -> lowercase: a hit needs no other check. Bounded like _NAME_CACHE.
+FIELD_NAMES: dict[bytes, bytes] = {}
+_FIELD_NAME_RE = re.compile(rb"[!#$%&'*+\-.^`|~0-9A-Za-z]+")
+
+
+def lower_field_names(pairs: list[tuple[bytes, bytes]]) -> Headers | None:
+    """``pairs`` with their names lowercased, or None when a name is not a token or
+    holds "_" (the caller then takes its general path)."""
+    cache = FIELD_NAMES
     headers: Headers = []
     for name, value in pairs:
         lowered = cache.get(name)
         if lowered is None:
+            if _FIELD_NAME_RE.fullmatch(name) is None:
+                return None
             lowered = name.lower()
-            if room > 0:
+            if len(cache) < _NAME_CACHE_MAX:
                 cache[name] = lowered
-                room -= 1
         headers.append((lowered, value))
     return headers
 
