@@ -114,43 +114,6 @@ class Request(Event):
         self.expect_continue = expect_continue
         self.upgrade = upgrade
 
-    @classmethod
-    def build(
-        cls,
-        method: bytes,
-        target: bytes,
-        version: tuple[int, int],
-        headers: Headers,
-        path: bytes,
-        query: bytes,
-        scheme: bytes | None,
-        authority: bytes | None,
-        content_length: int | None,
-        chunked: bool,
-        keep_alive: bool,
-        expect_continue: bool,
-        upgrade: bytes | None,
-        stream_id: int = 1,
-    ) -> Request:
-        """Positional constructor for parsers (keyword calls cost more on the hot path)."""
-        self = cls.__new__(cls)
-        self.stream_id = stream_id
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers
-        self.path = path
-        self.query = query
-        self.fragment = b""
-        self.scheme = scheme
-        self.authority = authority
-        self.content_length = content_length
-        self.chunked = chunked
-        self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-        self.upgrade = upgrade
-        return self
-
     @property
     def has_body(self) -> bool:
         return self.chunked or bool(self.content_length)

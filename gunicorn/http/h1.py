@@ -796,6 +796,8 @@ class H1Connection:
             upgrade = None
         if not (content_length or chunked):
             expect_continue = False
+        # Set field by field: the keyword call of Request(...) costs more than the rest
+        # of this function's bookkeeping. Every slot is set.
         request: Request = _new_event(Request)
         request.stream_id = 1
         request.method = method

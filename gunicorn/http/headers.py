@@ -18,8 +18,9 @@ from gunicorn.http.errors import (
 )
 from gunicorn.http.events import Headers
 
-# RFC 9110 §5.6.2: token = 1*tchar
-TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.6.2: token = 1*tchar (tchar is these and "_")
+_TCHARS_BUT_UNDERSCORE = rb"!#$%&'*+\-.^`|~0-9A-Za-z"
+TOKEN_RE = re.compile(rb"[_" + _TCHARS_BUT_UNDERSCORE + rb"]+")
 # RFC 9110 §5.5: field-value characters are HTAB, SP, VCHAR and obs-text; anything else
 # (NUL, CR, LF and the other controls, DEL) is refused. Searched over a whole head at once.
 FORBIDDEN_FIELD_BYTE_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
@@ -72,7 +73,7 @@ def lower_token(name: bytes) -> bytes | None:
 # Request field names proven to be tokens without "_" (header_map decides about those),
 # raw -> lowercase: a hit needs no other check. Bounded like _NAME_CACHE.
 FIELD_NAMES: dict[bytes, bytes] = {}
-_FIELD_NAME_RE = re.compile(rb"[!#$%&'*+\-.^`|~0-9A-Za-z]+")
+_FIELD_NAME_RE = re.compile(rb"[" + _TCHARS_BUT_UNDERSCORE + rb"]+")
 
 
 def lower_field_names(pairs: list[tuple[bytes, bytes]]) -> Headers | None:
