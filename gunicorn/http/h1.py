@@ -67,7 +67,6 @@ from gunicorn.http.events import (
     Response,
     Trailers,
 )
-from gunicorn.http.framing import BodyFraming
 from gunicorn.http.headers import (
     _KNOWN_HOSTS,
     _NAME_CACHE,
@@ -159,10 +158,10 @@ _HEAD_CTL_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FORBIDDEN_VALUE_RE = FORBIDDEN_FIELD_BYTE_RE
 _RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length", b"date", b"server"}
 
-_CHUNKED = BodyFraming.CHUNKED
-_LENGTH = BodyFraming.LENGTH
-_CLOSE = BodyFraming.CLOSE
-_NO_BODY = BodyFraming.NONE
+_CHUNKED = framing.CHUNKED
+_LENGTH = framing.LENGTH
+_CLOSE = framing.CLOSE
+_NO_BODY = framing.NONE
 _response_framing = framing.response_framing
 _content_length_allowed = framing.content_length_allowed
 _new_event = object.__new__

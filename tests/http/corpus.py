@@ -24,13 +24,18 @@ the error is raised (a subclass passes) after ``requests_before`` complete reque
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from gunicorn.http import h1
 from gunicorn.http.errors import ProtocolError
 from gunicorn.http.events import ConnectionClosed, Data, EndOfMessage, Request, Response
 from gunicorn.http.h1 import NEED_DATA, PAUSED, H1Connection
@@ -169,6 +174,17 @@ class Outcome:
     error_response: bytes = b""
     closed: bool = False  # ConnectionClosed was reported
     stopped: bool = False  # the server stopped because keep_alive was false
+
+
+@contextlib.contextmanager
+def general_parser_only() -> Iterator[None]:
+    """Switch off the request-line and header fast paths of ``h1`` (their regexes
+    never match), so every head goes through the general parser."""
+    never = re.compile(rb"(?!)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(h1, "_FAST_LINE_RE", never)
+        patch.setattr(h1, "_FIELD_LINE_RE", never)
+        yield
 
 
 def make_connection(

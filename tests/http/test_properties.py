@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 
 import h11
 import pytest
-from corpus import Case, Outcome, drive, event_summary, load_cases, make_connection
+from corpus import (
+    Case,
+    Outcome,
+    drive,
+    event_summary,
+    general_parser_only,
+    load_cases,
+    make_connection,
+)
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gunicorn.http import h1
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.http.limits import Limits
 
@@ -290,10 +296,7 @@ def test_fast_paths_agree_with_the_general_parser_on_generated_heads(
 ) -> None:
     raw = b"\r\n".join([line, b"Host: a", *fields]) + b"\r\n\r\n"
     fast = run([raw])
-    never = re.compile(rb"(?!)")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(h1, "_FAST_LINE_RE", never)
-        patch.setattr(h1, "_FIELD_LINE_RE", never)
+    with general_parser_only():
         slow = run([raw])
     assert event_summary(fast) == event_summary(slow)
     assert str(fast.error) == str(slow.error)
