@@ -6,9 +6,12 @@ heartbeats, and spawns or retires workers to match the target count.
 
 Workers belong to a *generation*. HUP (configuration reload) and ``--reload``
 code changes start a new generation; the previous one keeps serving until the
-new workers have booted and is then stopped gracefully. Under ``--reload``, a
-new generation that cannot load the application is discarded and the previous
-workers keep serving until the code is fixed.
+new workers have booted and is then stopped gracefully. A new generation starts
+with one worker and spawns the rest once that one booted, so a broken deploy
+costs one failed worker. Until the server has booted once, a worker that cannot
+boot stops it (exit 3 or 4, as gunicorn); afterwards a new generation that cannot
+boot is discarded, the previous workers keep serving, and the next HUP (or code
+change under ``--reload``) tries again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import queue
 import random
@@ -28,10 +32,10 @@ import traceback
 from typing import Any
 
 from gunicorn import __version__, osutil, sock, systemd
-from gunicorn.children import Child, Children
+from gunicorn.children import BootFailure, BootReports, Child, Children, exit_report
 from gunicorn.errors import AppImportError, HaltServer
 from gunicorn.pidfile import Pidfile
-from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR
+from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR, files_in_traceback
 
 
 def _signal_names(names: str) -> list[signal.Signals]:
@@ -48,6 +52,8 @@ class Arbiter:
     LOOP_INTERVAL = 1.0
     #: After a QUIT/INT during a graceful stop, workers get this long before SIGKILL.
     QUICK_STOP_TIMEOUT = 2.0
+    #: Loop interval while a worker is booting (its boot flag is polled).
+    BOOT_POLL_INTERVAL = 0.1
 
     SIGNALS = _signal_names("HUP QUIT INT TERM TTIN TTOU USR1 USR2 WINCH")
     SIG_NAMES: dict[int, str] = {s: s.name[3:].lower() for s in [*SIGNALS, signal.SIGCHLD]}
@@ -73,6 +79,15 @@ class Arbiter:
         self._last_logged_active_worker_count: int | None = None
         self._watchdog_interval = systemd.watchdog_interval()
         self._last_watchdog = 0.0
+        self.boot_reports: BootReports | None = None
+        #: True once a full set of workers has booted: from then on a boot failure no
+        #: longer stops the server.
+        self.booted_once = False
+        #: Set when workers cannot boot while others keep serving: no new worker is
+        #: spawned until the next HUP or code change.
+        self.boot_failure: tuple[HaltServer, BootFailure | None] | None = None
+        #: Files named by the last boot failure's traceback (``--reload``), with mtimes.
+        self._failed_files: dict[str, float] = {}
 
         args = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
         args[0] = sys.executable
@@ -106,6 +121,8 @@ class Arbiter:
                 app.logger = self.log
         if "GUNICORN_FD" in os.environ:
             self.log.reopen_files()
+        for warning in self.cfg.warnings:
+            self.log.warning("%s", warning)
         self.worker_class = self.cfg.worker_class
         self.address = self.cfg.address
         self.num_workers = self.cfg.workers
@@ -125,15 +142,25 @@ class Arbiter:
             self._preload()
 
     def _preload(self) -> None:
+        """Load the app in the master (``--preload``); any failure exits 1, as gunicorn."""
         try:
             self.app.wsgi()
         except AppImportError as exc:
-            self.log.debug("Exception while loading the application", exc_info=True)
-            self.log.error("%s", exc)
-            raise HaltServer("App failed to load.", self.APP_LOAD_ERROR) from exc
+            # The one-line reason is printed as "Error: ..." on the way out.
+            self.log_app_error(exc, summary=False)
+            raise HaltServer(str(exc), 1) from exc
         except Exception as exc:
             self.log.exception("Exception while loading the application")
-            raise HaltServer("App failed to load.", self.APP_LOAD_ERROR) from exc
+            raise HaltServer(f"{type(exc).__name__}: {exc}", 1) from exc
+
+    def log_app_error(self, exc: AppImportError, summary: bool = True) -> None:
+        """Log why the app could not be loaded: its own frames, then the one-line reason."""
+        self.log.debug("Exception while loading the application", exc_info=True)
+        details = getattr(exc, "details", "")
+        if details:
+            self.log.error("%s", details.rstrip("\n"))
+        if summary:
+            self.log.error("%s", exc)
 
     # -- start -----------------------------------------------------------------------------
 
@@ -152,6 +179,7 @@ class Arbiter:
             self.pidfile = pidfile
         self.cfg.on_starting(self)
         self.init_signals()
+        self.boot_reports = BootReports()
         try:
             self._create_listeners()
         except (sock.BindError, OSError) as exc:
@@ -245,9 +273,12 @@ class Arbiter:
             sys.exit(-1)
 
     def _loop_timeout(self) -> float:
+        timeout = self.LOOP_INTERVAL
+        if any(not c.booted and not c.retiring for c in self.children):
+            timeout = self.BOOT_POLL_INTERVAL
         if self._watchdog_interval is not None:
-            return min(self.LOOP_INTERVAL, self._watchdog_interval)
-        return self.LOOP_INTERVAL
+            return min(timeout, self._watchdog_interval)
+        return timeout
 
     def _wait_signals(self, timeout: float) -> list[int]:
         """Signals received, waiting up to ``timeout`` seconds for the first one."""
@@ -378,7 +409,7 @@ class Arbiter:
             for sig in self._wait_signals(0.1) if self.PIPE else []:
                 if graceful and sig in (signal.SIGINT, signal.SIGQUIT):
                     graceful = False
-                    self.log.info("Handling signal: %s", self.SIG_NAMES[sig])
+                    self.log.info("Quick shutdown requested")
                     self.kill_workers(signal.SIGQUIT)
                     deadline = min(deadline, time.monotonic() + self.QUICK_STOP_TIMEOUT)
             if not self.PIPE:
@@ -465,9 +496,11 @@ class Arbiter:
         self.log.info("Listening at: %s", self._listeners_str())
 
     def start_generation(self) -> None:
-        """Spawn a full set of new workers; the current ones stop once these booted."""
+        """Spawn new workers; the current ones stop once a full set of these booted."""
         for child in self.children:
             child.clear_reload_request()
+        self.boot_failure = None
+        self._failed_files = {}
         self.generation += 1
         self.manage_workers()
 
@@ -484,12 +517,9 @@ class Arbiter:
         master_pid = os.getpid()
         pid = os.fork()
         if pid != 0:
+            # The pidfile keeps naming this master until it exits; the new one writes
+            # "<pidfile>.2" and takes the name over when promoted (gunicorn's layout).
             self.reexec_pid = pid
-            if self.pidfile is not None:
-                try:
-                    self.pidfile.rename(self.cfg.pidfile + ".oldbin")
-                except (OSError, RuntimeError) as exc:
-                    self.log.error("Cannot rename the pidfile: %s", exc)
             return
         try:
             self._exec_new_master(master_pid)
@@ -538,13 +568,24 @@ class Arbiter:
     def manage_workers(self) -> None:
         """Spawn or retire workers so the current generation has ``num_workers``."""
         serving = self.children.serving(self.generation)
-        if len(serving) < self.num_workers:
-            self.spawn_workers(self.num_workers - len(serving))
+        missing = self.num_workers - len(serving)
+        if missing > 0 and self.boot_failure is not None:
+            if not serving and not self.children.older(self.generation):
+                raise self.boot_failure[0]  # nothing left serving: stop as at first boot
+            missing = 0
+        if missing > 0 and self.children.older(self.generation):
+            # A new generation proves itself with one worker before the rest start.
+            missing = missing if any(c.booted for c in serving) else 1 - len(serving)
+        if missing > 0:
+            self.spawn_workers(missing)
             serving = self.children.serving(self.generation)
         while len(serving) > self.num_workers:
             self.retire(serving.pop(0))
         older = self.children.older(self.generation)
-        if older and sum(1 for c in serving if c.booted) >= self.num_workers:
+        booted = sum(1 for c in serving if c.booted)
+        if booted >= self.num_workers and not any(c.broken for c in serving):
+            self.booted_once = True
+        if older and booted >= self.num_workers:
             for child in older:
                 self.retire(child)
         active = len(serving)
@@ -564,6 +605,10 @@ class Arbiter:
             if i + 1 < count:
                 time.sleep(0.1 * random.random())
 
+    def _working_children(self) -> list[Child]:
+        """Workers serving the application (booted, not broken, not asked to stop)."""
+        return [c for c in self.children if c.booted and not c.broken and not c.retiring]
+
     def spawn_worker(self) -> int:
         """Fork one worker; returns its pid in the master (never returns in the child)."""
         self.worker_age += 1
@@ -576,6 +621,10 @@ class Arbiter:
             self.cfg,
             self.log,
         )
+        # While other workers serve, a load failure must end this one (never an error page).
+        worker.serve_load_errors = not self._working_children()
+        if self._per_worker_ports():
+            worker.own_addresses = [a for a in self.cfg.address if isinstance(a, tuple)]
         self.cfg.pre_fork(self, worker)
         pid = os.fork()
         if pid != 0:
@@ -597,16 +646,12 @@ class Arbiter:
         self.PIPE = []
         for child in self.children:
             child.close()
+        if self.boot_reports is not None:
+            self.boot_reports.close_reader()
         worker.pid = os.getpid()
         try:
             osutil.setproctitle(f"worker [{self.proc_name}]")
             self.log.info("Booting worker with pid: %s", worker.pid)
-            if self._per_worker_ports():
-                tcp = [a for a in self.cfg.address if isinstance(a, tuple)]
-                worker.sockets = [
-                    *worker.sockets,
-                    *sock.create_sockets(self.cfg, self.log, addresses=tcp),
-                ]
             self.cfg.post_fork(self, worker)
             if self.cfg.reload:
                 from gunicorn.reloader import make_reloader
@@ -619,12 +664,13 @@ class Arbiter:
         except SystemExit:
             raise
         except AppImportError as exc:
-            self.log.debug("Exception while loading the application", exc_info=True)
-            self.log.error("%s", exc)
-            sys.exit(self.APP_LOAD_ERROR)
-        except Exception:
+            self.log_app_error(exc)
+            self._report_boot_failure(worker, exc)
+            sys.exit(getattr(exc, "exit_status", self.APP_LOAD_ERROR))
+        except Exception as exc:
             self.log.exception("Exception in worker process")
             if not worker.booted:
+                self._report_boot_failure(worker, exc)
                 sys.exit(self.WORKER_BOOT_ERROR)
             sys.exit(-1)
         finally:
@@ -634,6 +680,13 @@ class Arbiter:
                 self.cfg.worker_exit(self, worker)
             except Exception:
                 self.log.warning("Exception during worker exit:\n%s", traceback.format_exc())
+
+    def _report_boot_failure(self, worker: Any, exc: BaseException) -> None:
+        if self.boot_reports is None:
+            return
+        summary = str(exc) if isinstance(exc, AppImportError) else f"{type(exc).__name__}: {exc}"
+        summary = " ".join(summary.split())
+        self.boot_reports.send(worker.pid, summary, files_in_traceback(exc))
 
     def retire(self, child: Child, sig: int = signal.SIGTERM) -> None:
         """Ask a worker to stop (gracefully by default)."""
@@ -671,26 +724,31 @@ class Arbiter:
             child.refresh()
             if child.retiring or child.generation != self.generation:
                 continue
-            if child.broken and self.cfg.reload and self._roll_back():
-                return
             if child.reload_requested:
                 reload_wanted = True
+        if self._failed_files and self._failed_files_changed():
+            reload_wanted = True
         if reload_wanted:
             self.log.info("Code changed: starting new workers")
             self.start_generation()
 
+    def _failed_files_changed(self) -> bool:
+        for path, mtime in self._failed_files.items():
+            try:
+                if os.stat(path).st_mtime != mtime:
+                    return True
+            except OSError:
+                return True
+        return False
+
     def _roll_back(self) -> bool:
-        """New workers failed to load the app: keep serving with the previous ones.
+        """New workers could not boot: keep serving with the previous ones.
 
         Returns False when there is no previous working generation to go back to.
         """
         good = [c for c in self.children.older(self.generation) if c.booted and not c.broken]
         if not good:
             return False
-        self.log.error(
-            "New workers failed to load the application; the previous workers "
-            "keep serving until the code is fixed."
-        )
         for child in self.children.serving(self.generation):
             self.retire(child, signal.SIGQUIT)
         self.generation += 1
@@ -733,7 +791,7 @@ class Arbiter:
                 self.kill_worker(child.pid, signal.SIGKILL)
 
     def reap_workers(self, stopping: bool = False) -> None:
-        """Collect exited children; a worker that could not boot halts the arbiter."""
+        """Collect exited children; a worker that could not boot may halt the arbiter."""
         halt: HaltServer | None = None
         while True:
             try:
@@ -747,52 +805,67 @@ class Arbiter:
                 continue
             child = self.children.pop(pid)
             if child is None:
+                self.log.debug("Reaped unknown child process (pid:%s, status:%s)", pid, status)
                 continue  # not ours (orphans re-parented to us when we are PID 1)
-            stop = self._report_exit(child, status)
+            report = exit_report(pid, status, killed_by_master=child.kill_sent_at is not None)
+            if report is not None:
+                level, line = report
+                log = {logging.ERROR: self.log.error, logging.WARNING: self.log.warning}
+                log.get(level, self.log.info)(line)
             child.close()
             self.cfg.child_exit(self, child.worker)
-            if stop is not None and not stopping and halt is None:
-                halt = self._boot_failure(child, stop)
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+            if code in (self.WORKER_BOOT_ERROR, self.APP_LOAD_ERROR) and not stopping:
+                stop = self._boot_failed(child, code)
+                halt = halt or stop
         if halt is not None:
             raise halt
 
-    def _report_exit(self, child: Child, status: int) -> HaltServer | None:
-        if os.WIFEXITED(status):
-            code = os.WEXITSTATUS(status)
-            if code == 0:
-                return None
-            self.log.error("Worker (pid:%s) exited with code %s", child.pid, code)
-            if code == self.WORKER_BOOT_ERROR:
-                return HaltServer("Worker failed to boot.", self.WORKER_BOOT_ERROR)
-            if code == self.APP_LOAD_ERROR:
-                return HaltServer("App failed to load.", self.APP_LOAD_ERROR)
-            return None
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            try:
-                name = signal.Signals(sig).name
-            except ValueError:
-                name = f"code {sig}"
-            message = f"Worker (pid:{child.pid}) was sent {name}!"
-            if sig == signal.SIGKILL and child.kill_sent_at is None:
-                message += " Perhaps out of memory?"
-            self.log.error(message)
+    def _boot_failed(self, child: Child, code: int) -> HaltServer | None:
+        """A worker could not boot. Before the first full boot this stops the server, as in
+        gunicorn; afterwards a new generation is rolled back to the previous workers, or,
+        when the failure is in the serving generation, no more workers are started until
+        the next HUP. Returns the HaltServer to raise, if any."""
+        if code == self.WORKER_BOOT_ERROR:
+            halt = HaltServer("Worker failed to boot.", self.WORKER_BOOT_ERROR)
+        else:
+            halt = HaltServer("App failed to load.", self.APP_LOAD_ERROR)
+        failure = self.boot_reports.pop(child.pid) if self.boot_reports is not None else None
+        if child.retiring:
+            return None  # asked to stop while booting (a generation rolled back)
+        if not self.booted_once or not self._working_children():
+            return halt
+        reason = failure.summary if failure is not None else halt.reason
+        retry = "code change" if self.cfg.reload else "HUP"
+        if child.generation == self.generation and self._roll_back():
+            self.log.error(
+                "New workers failed to boot; the previous workers keep serving until the "
+                "next %s: %s",
+                retry,
+                reason,
+            )
+        elif self.boot_failure is None:
+            self.log.error(
+                "A worker failed to boot; no worker is started until the next %s: %s",
+                retry,
+                reason,
+            )
+        self.boot_failure = (halt, failure)
+        if self.cfg.reload and failure is not None:
+            self._watch_failed_files(failure.files)
         return None
 
-    def _boot_failure(self, child: Child, halt: HaltServer) -> HaltServer | None:
-        """Under ``--reload`` a new generation failing to boot is rolled back, not fatal."""
-        if self.cfg.reload and child.generation == self.generation and self._roll_back():
-            return None
-        return halt
+    def _watch_failed_files(self, files: tuple[str, ...]) -> None:
+        """Under ``--reload``, a change to a file of the failure's traceback retries."""
+        for path in files:
+            try:
+                self._failed_files[path] = os.stat(path).st_mtime
+            except OSError:
+                continue
 
     def _reexec_child_exited(self, status: int) -> None:
         self.reexec_pid = 0
         self.log.info("New master (USR2) exited with status %s", _describe_status(status))
-        if self.pidfile is not None and self.cfg.pidfile is not None:
-            try:
-                self.pidfile.rename(self.cfg.pidfile)
-            except (OSError, RuntimeError) as exc:
-                self.log.error("Cannot restore the pidfile: %s", exc)
 
     # Defined last: inside the class body this name would hide the ``signal`` module.
     def signal(self, sig: int, frame: Any) -> None:

@@ -3,18 +3,29 @@
 A :class:`Child` holds what the parent knows about a worker: its pid, the
 generation it belongs to (bumped by HUP and code reloads), whether it booted,
 the last heartbeat seen, and when it was asked to stop. :class:`Children` is the
-pid-indexed registry with the queries the arbiter's loop needs.
+pid-indexed registry with the queries the arbiter's loop needs. :class:`BootReports` carries
+a one-line reason from a worker that could not boot to the arbiter, and :func:`exit_report`
+words a child's exit status the way gunicorn logs it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+import os
+import select
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from gunicorn.workers.workertmp import BOOTED, BROKEN
+
+#: Exit statuses of a worker that could not boot / whose app could not be loaded.
+WORKER_BOOT_ERROR = 3
+APP_LOAD_ERROR = 4
 
 
 @dataclass(eq=False)
@@ -119,3 +130,104 @@ class Children:
         """Children of earlier generations not asked to stop yet, oldest first."""
         found = [c for c in self._by_pid.values() if c.generation != generation and not c.retiring]
         return sorted(found, key=lambda c: c.age)
+
+
+@dataclass(frozen=True)
+class BootFailure:
+    """Why a worker could not boot: a one-line summary and the files its traceback names."""
+
+    summary: str
+    files: tuple[str, ...] = ()
+
+
+class BootReports:
+    """A pipe a worker that cannot boot writes one line to before it exits; the arbiter
+    reads it when it reaps the worker.
+
+    Lines stay under PIPE_BUF so that writes from several workers never interleave.
+    """
+
+    _MAX_LINE = 4000
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        for fd in (self._read, self._write):
+            os.set_inheritable(fd, False)
+        self._pending: dict[int, BootFailure] = {}
+        self._buffer = b""
+
+    def send(self, pid: int, summary: str, files: list[str]) -> None:
+        """From the worker: report why it cannot boot (never raises, never blocks)."""
+        kept = list(files)
+        while True:
+            line = json.dumps({"pid": pid, "summary": summary[:1000], "files": kept}) + "\n"
+            if len(line.encode()) <= self._MAX_LINE or not kept:
+                break
+            kept.pop()
+        with contextlib.suppress(OSError):
+            os.write(self._write, line.encode()[: self._MAX_LINE])
+
+    def pop(self, pid: int) -> BootFailure | None:
+        """From the arbiter: what worker ``pid`` reported, if anything."""
+        self._collect()
+        return self._pending.pop(pid, None)
+
+    def _collect(self) -> None:
+        while select.select([self._read], [], [], 0)[0]:
+            try:
+                chunk = os.read(self._read, 65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not chunk:
+                break
+            self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            try:
+                data = json.loads(line)
+                self._pending[int(data["pid"])] = BootFailure(
+                    str(data["summary"]), tuple(str(f) for f in data["files"])
+                )
+            except (ValueError, KeyError, TypeError):
+                continue
+
+    def close_reader(self) -> None:
+        """In a worker: only the writing end is needed."""
+        with contextlib.suppress(OSError):
+            os.close(self._read)
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def exit_report(pid: int, status: int, killed_by_master: bool) -> tuple[int, str] | None:
+    """The log level and line for a worker's exit status (None for a clean exit).
+
+    A non-zero exit is an ERROR ("exited with code N."); death by SIGTERM is INFO (a normal
+    stop), by SIGKILL an ERROR ("Perhaps out of memory?" unless the arbiter sent it), by
+    any other signal a WARNING.
+    """
+    if os.WIFEXITED(status):
+        code = os.WEXITSTATUS(status)
+        if code == 0:
+            return None
+        return logging.ERROR, f"Worker (pid:{pid}) exited with code {code}."
+    if not os.WIFSIGNALED(status):
+        return None
+    sig = os.WTERMSIG(status)
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"signal {sig}"
+    message = f"Worker (pid:{pid}) was sent {name}!"
+    if sig == signal.SIGKILL:
+        if not killed_by_master:
+            message += " Perhaps out of memory?"
+        return logging.ERROR, message
+    if sig == signal.SIGTERM:
+        return logging.INFO, message
+    return logging.WARNING, message

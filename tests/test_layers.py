@@ -37,6 +37,7 @@ LAYERS = {
     "http": 1,
     "wsgi": 2,
     "asgi": 2,
+    "lifecycle": 2,
     "drivers": 3,
     "workers": 4,
     "arbiter": 5,

@@ -180,6 +180,14 @@ class Application(BaseApplication):
 
         env_args = parser.parse_args(self.cfg.get_cmd_args_from_env())
 
+        # As gunicorn, the working directory is first on sys.path before the config file
+        # is read, so that "-c python:MODULE" finds a module there; --chdir is searched too.
+        ensure_path(self.cfg.chdir)
+        for namespace in (env_args, args):
+            chdir = getattr(namespace, "chdir", None)
+            if chdir and os.path.isdir(chdir):
+                ensure_path(os.path.abspath(chdir))
+
         if getattr(args, "config", None):
             self.load_config_from_file(args.config)
         elif getattr(env_args, "config", None):
@@ -221,19 +229,27 @@ class Application(BaseApplication):
         super().run()
 
     def _check_and_exit(self) -> None:
+        """Load what a real start loads (worker class, application); exit 0, or 1 with the
+        message a real start would give."""
+        for warning in self.cfg.warnings:
+            sys.stderr.write(f"Warning: {warning}\n")
+        try:
+            self.cfg.load_worker_class(setup=False)
+        except RuntimeError as exc:
+            _fail(str(exc))
         try:
             self.load()
         except AppImportError as exc:
-            self._report_load_failure(exc)
+            details = getattr(exc, "details", "")
+            if str(self.cfg.loglevel).lower() == "debug":
+                traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+            elif details:
+                sys.stderr.write(details)
             _fail(str(exc))
         except Exception as exc:
-            self._report_load_failure(exc)
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
             _fail(f"Error while loading the application: {one_line(exc)}")
         sys.exit(0)
-
-    def _report_load_failure(self, exc: BaseException) -> None:
-        if str(self.cfg.loglevel).lower() == "debug":
-            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 
 def _default_config_file() -> str | None:

@@ -1,24 +1,73 @@
 """Resolve an application URI such as ``pkg.mod:app`` or ``mod:create_app("prod")``.
 
 Every failure raises :class:`gunicorn.errors.AppImportError` whose message is one line naming
-the cause. When the application's own code failed (an exception or SyntaxError while importing
-the module, a failing import inside it, a factory that raised) the original exception is chained
-as ``__cause__`` so the caller can log the traceback, and a ``--reload`` worker can treat the
-error as fixable by editing code. Naming errors (no such module or attribute, not callable)
-have no ``__cause__``.
+the cause, and whose ``exit_status`` is the worker's exit status, as gunicorn gives them: 3
+("Worker failed to boot.") when the module is missing or the application's code failed, 4
+("App failed to load.") for a naming error (no such attribute, not callable, None, wrong
+factory arguments).
+
+When the application's own code failed (an exception or SyntaxError while importing the module,
+a failing import inside it, a factory that raised) the original exception is chained as
+``__cause__``, ``details`` holds its traceback restricted to the application's frames, and a
+``--reload`` worker can treat the error as fixable by editing code. Naming errors and a missing
+module have no ``__cause__``.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+import gunicorn
 from gunicorn.errors import AppImportError, WorkerExit
 
 DEFAULT_NAMES = ("application", "app")
+
+#: Worker exit status for AppBootError; a plain AppImportError means 4 ("App failed to load.").
+WORKER_BOOT_ERROR = 3
+
+_GUNICORN_DIR = os.path.dirname(os.path.abspath(gunicorn.__file__)) + os.sep
+_IMPORTLIB_FILES = (importlib.__file__,)
+
+
+class AppBootError(AppImportError):
+    """The application's module is missing or its code failed while loading (exit 3)."""
+
+    exit_status = WORKER_BOOT_ERROR
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.details = app_traceback(cause) if cause is not None else ""
+
+
+def _is_app_frame(filename: str) -> bool:
+    if filename.startswith("<frozen importlib"):
+        return False
+    path = os.path.abspath(filename) if not filename.startswith("<") else filename
+    return not path.startswith(_GUNICORN_DIR) and path not in _IMPORTLIB_FILES
+
+
+def app_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback (chained exceptions included) without gunicorn's or importlib's
+    frames: what went wrong in the application's own code. A SyntaxError keeps its
+    file, line and caret."""
+    formatted = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    pending = [formatted]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        kept = [frame for frame in current.stack if _is_app_frame(frame.filename)]
+        current.stack = traceback.StackSummary.from_list(kept)
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return "".join(formatted.format())
 
 
 @dataclass(frozen=True)
@@ -125,30 +174,23 @@ def _is_target_missing(module: str, missing: str | None) -> bool:
 
 def import_module(module: str) -> Any:
     """Import ``module``, turning every failure into a one-line AppImportError."""
+    failed = f"Failed to import module {module!r}"
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if _is_target_missing(module, exc.name):
-            raise AppImportError(f"No module named {module!r}{_module_hint(module)}") from None
-        raise AppImportError(
-            f"Failed to import module {module!r}: a module it imports is missing: "
-            f"No module named {exc.name!r}"
-        ) from exc
-    except ImportError as exc:
-        raise AppImportError(f"Failed to import module {module!r}: {one_line(exc)}") from exc
+            raise AppBootError(f"No module named {module!r}{_module_hint(module)}") from None
+        message = f"{failed}: a module it imports is missing: No module named {exc.name!r}"
+        raise AppBootError(message, exc) from exc
     except SyntaxError as exc:
         where = f" ({exc.filename}, line {exc.lineno})" if exc.filename else ""
-        raise AppImportError(
-            f"Failed to import module {module!r}: SyntaxError: {exc.msg}{where}"
-        ) from exc
+        raise AppBootError(f"{failed}: SyntaxError: {exc.msg}{where}", exc) from exc
     except Exception as exc:
-        raise AppImportError(f"Failed to import module {module!r}: {one_line(exc)}") from exc
+        raise AppBootError(f"{failed}: {one_line(exc)}", exc) from exc
     except WorkerExit:
         raise  # a signal told the worker to leave while it was importing
     except SystemExit as exc:
-        raise AppImportError(
-            f"Failed to import module {module!r}: it called sys.exit({exc.code!r})"
-        ) from exc
+        raise AppBootError(f"{failed}: it called sys.exit({exc.code!r})", exc) from exc
 
 
 def _resolve(obj: Any, attrs: tuple[str, ...], module: str) -> Any:
@@ -184,9 +226,10 @@ def load_target(target: AppTarget) -> Any:
         try:
             app = app(*target.args, **target.kwargs)
         except Exception as exc:
-            raise AppImportError(
-                f"Factory {target.expression!r} in {target.module!r} raised {one_line(exc)}"
-            ) from exc
+            message = f"Factory {target.expression!r} in {target.module!r} raised {one_line(exc)}"
+            if isinstance(exc, TypeError) and _raised_by_the_call(exc):
+                raise AppImportError(message) from None  # wrong arguments in the URI
+            raise AppBootError(message, exc) from exc
         if app is None:
             raise AppImportError(
                 f"Factory {target.expression!r} in {target.module!r} returned None."
@@ -202,6 +245,13 @@ def load_target(target: AppTarget) -> Any:
             f"{what} in {target.module!r} is not callable (got {type(app).__name__})."
         )
     return app
+
+
+def _raised_by_the_call(exc: BaseException) -> bool:
+    """True when ``exc`` came from calling the factory itself (its signature refused the
+    arguments), not from code running inside it."""
+    tb = exc.__traceback__
+    return tb is not None and tb.tb_next is None
 
 
 def import_app(uri: str) -> Any:

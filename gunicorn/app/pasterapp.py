@@ -6,9 +6,9 @@ import configparser
 import os
 from typing import Any
 
-from gunicorn.app.importer import one_line
+from gunicorn.app.importer import AppBootError, one_line
 from gunicorn.app.wsgiapp import WSGIApplication
-from gunicorn.errors import AppImportError, ConfigError
+from gunicorn.errors import ConfigError
 
 
 def has_logging_config(config_file: str) -> bool:
@@ -28,13 +28,14 @@ def get_wsgi_app(
     try:
         from paste.deploy import loadapp
     except ImportError as exc:
-        raise AppImportError("--paste needs PasteDeploy: pip install pastedeploy") from exc
+        raise AppBootError("--paste needs PasteDeploy: pip install pastedeploy") from exc
     if ":" not in config_uri.split("#", 1)[0]:
         config_uri = f"config:{config_uri}"
     try:
         return loadapp(config_uri, name=name, relative_to=os.getcwd(), global_conf=defaults)
     except Exception as exc:
-        raise AppImportError(f"Failed to load paste app {config_uri!r}: {one_line(exc)}") from exc
+        message = f"Failed to load paste app {config_uri!r}: {one_line(exc)}"
+        raise AppBootError(message, exc) from exc
 
 
 def _bind_from(local_conf: dict[str, Any]) -> None:

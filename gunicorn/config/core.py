@@ -185,6 +185,9 @@ class Config:
         self.usage = usage
         self.prog = prog or os.path.basename(sys.argv[0])
         self.env_orig = os.environ.copy()
+        #: Warnings found while loading (e.g. a misspelt setting in the config file), logged
+        #: once the logger is set up.
+        self.warnings: list[str] = []
         self._network_cache: dict[str, tuple[tuple[str, ...], list[Any]]] = {}
 
     def __str__(self) -> str:
@@ -310,11 +313,19 @@ class Config:
     @property
     def worker_class(self) -> type:
         """The worker class, imported now (``setup()`` is called if it has one)."""
+        return self.load_worker_class()
+
+    def load_worker_class(self, setup: bool = True) -> type:
+        """Import the worker class; RuntimeError with a one-line reason when it cannot be.
+
+        ``setup=False`` skips the class's ``setup()`` (e.g. gevent's monkey-patching) for a
+        check that only needs to know the class can be loaded.
+        """
         uri = self.settings["worker_class"].get()
         if isinstance(uri, str) and self._sync_becomes_gthread(uri):
             uri = SUPPORTED_WORKERS["gthread"]
         worker_class = util.load_class(uri)
-        if hasattr(worker_class, "setup"):
+        if setup and hasattr(worker_class, "setup"):
             worker_class.setup()
         return worker_class
 

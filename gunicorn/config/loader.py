@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import importlib.machinery
 import importlib.util
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from types import ModuleType
 from typing import Any
 
 from gunicorn.config.core import Config
@@ -64,13 +66,45 @@ def load_config_file(location: str) -> dict[str, Any]:
 
 
 def apply_config_dict(cfg: Config, values: Mapping[str, Any]) -> None:
-    """Apply every name of ``values`` that is a known setting; others are ignored.
+    """Apply every name of ``values`` that is a known setting; others are ignored, and a
+    name that looks like a misspelt setting adds a warning to ``cfg.warnings``.
 
     A refused value raises ConfigError "Invalid value for NAME: VALUE: reason".
     """
     for name, value in values.items():
         if name in cfg.settings:
             cfg.set(name, value)
+            continue
+        suggestion = misspelt_setting(name, value, cfg.settings)
+        if suggestion is not None:
+            cfg.warnings.append(
+                f"Unknown setting {name!r} in the config file is ignored; "
+                f"did you mean {suggestion!r}?"
+            )
+
+
+def misspelt_setting(name: str, value: Any, known: Collection[str]) -> str | None:
+    """The setting ``name`` is probably a misspelling of, or None.
+
+    Config files also hold helpers: private names, CONSTANTS, modules, and names built
+    around a setting's (``timeout_str``, ``use_bind``, ``workers_per_core``) are not taken
+    for misspellings.
+    """
+    if name.startswith("_") or name.isupper() or isinstance(value, ModuleType):
+        return None
+    lowered = name.lower()
+    if lowered in known:
+        return lowered
+    words = lowered.split("_")
+    for start in range(len(words)):
+        for end in range(start + 1, len(words) + 1):
+            if "_".join(words[start:end]) in known:
+                return None
+    longer = sorted(k for k in known if k.startswith(lowered + "_"))
+    if longer:
+        return longer[0]
+    matches = difflib.get_close_matches(lowered, list(known), n=1, cutoff=0.75)
+    return matches[0] if matches else None
 
 
 def apply_namespace(cfg: Config, namespace: argparse.Namespace) -> None:

@@ -1,46 +1,35 @@
-"""The blocking driver: recv -> protocol core -> WSGI application -> sendall.
+"""The blocking HTTP/1 driver: recv -> protocol core -> WSGI application -> send.
 
 One ``BlockingHTTPConnection`` serves one client socket. ``serve_one`` reads a request
-(blocking, bounded by the socket timeout and a deadline for the head), runs the
-application through the WSGI adapter and writes what the core frames. The sync worker
-calls it once per connection; gthread parks kept-alive connections, uses
-``receive_request`` to read without blocking until a whole head is there, then calls
-``serve_one`` from a pool thread.
+(bounded by the socket timeout and a deadline for the head), runs the request cycle of
+``gunicorn.lifecycle`` and writes what the core frames. The sync worker calls it once per
+connection; gthread parks kept-alive connections, uses ``receive_request`` to read
+without blocking until a whole head is there, then calls ``serve_one`` from a pool thread.
 
-Every protocol decision is the core's: this module only moves bytes, calls the
-application and hooks, and logs. Socket I/O goes through ``_recv``, ``_sendall`` and
-``_send_file_bytes`` so a TLS-aware path can replace them.
+This module only moves bytes: every protocol decision is the core's, everything else
+about a request (environ, hooks, logs, errors) is the lifecycle's. When a cleartext peer
+opens with the HTTP/2 preface or switches with ``Upgrade: h2c``, ``handoff`` holds what an
+HTTP/2 driver needs to take the connection over.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import select
 import socket
 import ssl
 import time
-from datetime import timedelta
 from typing import Any
 
-from gunicorn.drivers.options import DriverOptions, is_trusted, worker_options
 from gunicorn.drivers.sendfile import can_sendfile, copy_file, sendfile
-from gunicorn.http import h1
-from gunicorn.http.errors import (
-    ForbiddenProxyRequest,
-    ForbiddenUWSGIRequest,
-    InvalidProxyLine,
-    LocalProtocolError,
-    NoMoreData,
-    ProtocolError,
-)
-from gunicorn.http.events import Data, EndOfMessage, Event, Request, Response
-from gunicorn.http.proxy import ProxyInfo, parse_proxy_header, proxy_environ
-from gunicorn.wsgi.environ import ConnectionEnviron, connection_environ, request_environ
+from gunicorn.http.connection import NEED_DATA as CORE_NEED_DATA
+from gunicorn.http.errors import LocalProtocolError, NoMoreData, ProtocolError
+from gunicorn.http.events import Data, EndOfMessage, Event, InformationalResponse, Request, Response
+from gunicorn.lifecycle.logs import log_rejected, log_socket_error
+from gunicorn.lifecycle.options import DriverOptions, worker_options
+from gunicorn.lifecycle.session import Session
+from gunicorn.lifecycle.wsgi import run_wsgi, uwsgi_environ
 from gunicorn.wsgi.filewrapper import FileWrapper
-from gunicorn.wsgi.input import WSGIInput
-from gunicorn.wsgi.request import RequestInfo
-from gunicorn.wsgi.response import WSGIResponder, WSGIResponse
 
 # Bytes asked from the socket per read.
 READ_SIZE = 65536
@@ -54,18 +43,33 @@ LINGER_SECONDS = 1.0
 REQUEST_READY = 1
 NEED_DATA = 2
 CLOSED = 3
+SWITCH_H2 = 4  # the peer speaks HTTP/2: see ``handoff``
 
-# uwsgi variables a trusted front server sets for the client it serves.
-_UWSGI_ENVIRON = (b"REMOTE_ADDR", b"REMOTE_PORT", b"SERVER_NAME", b"SERVER_PORT")
-_IGNORED_ERRNOS = {
-    errno.EPIPE: "Ignoring EPIPE",
-    errno.ECONNRESET: "Ignoring connection reset",
-    errno.ENOTCONN: "Ignoring socket not connected",
-}
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
+
+
+class Handoff:
+    """What an HTTP/2 driver takes over: the bytes already read (they start with the
+    client preface), and for an ``Upgrade: h2c`` the upgraded request, its body and the
+    decoded HTTP2-Settings."""
+
+    __slots__ = ("body", "data", "request", "settings")
+
+    def __init__(
+        self,
+        data: bytes,
+        request: Request | None = None,
+        body: bytes = b"",
+        settings: bytes = b"",
+    ) -> None:
+        self.data = data
+        self.request = request
+        self.body = body
+        self.settings = settings
 
 
 class BlockingHTTPConnection:
-    """Serves the requests of one client socket with blocking I/O."""
+    """Serves the HTTP/1 requests of one client socket with blocking I/O."""
 
     def __init__(
         self,
@@ -77,32 +81,31 @@ class BlockingHTTPConnection:
         *,
         options: DriverOptions | None = None,
         head_timeout: float | None = None,
+        session: Session | None = None,
     ) -> None:
         self.sock = sock
-        self.client_addr = client_addr
-        self.listener = listener
         self.app = app
-        self.worker = worker
-        self.cfg = worker.cfg
-        self.log = worker.log
         self.options = options = options if options is not None else worker_options(worker)
-        self.is_ssl = isinstance(sock, ssl.SSLSocket)
+        if session is None:
+            is_ssl = isinstance(sock, ssl.SSLSocket)
+            alpn = sock.selected_alpn_protocol() if is_ssl else None  # type: ignore[attr-defined]
+            session = Session(
+                sock, client_addr, listener, worker, options, is_ssl=is_ssl, alpn=alpn
+            )
+        self.session = session
+        self.log = worker.log
         self.head_timeout = head_timeout if head_timeout is not None else options.timeout
-        self.trusted = is_trusted(client_addr, options.forwarded_allow)
-        self.conn = self._make_core()
-        self.served = 0
+        self.conn = self.session.h1_connection()
         self.closed = False
         self.head_started = False
         self.waiting_head_since: float | None = None
+        self.handoff: Handoff | None = None
+        self._sniffing = self.session.mode == "sniff"
+        self._sniffed = b""
         self._pending: Request | None = None
         self._pending_error: ProtocolError | None = None
-        self._proxy_buf: bytearray | None = bytearray() if options.proxy_mode else None
-        self._proxy_info: ProxyInfo | None = None
-        self._peer_checked = not options.uwsgi
-        self._environ_base: ConnectionEnviron | None = None
-        self._responder: WSGIResponder | None = None
-        self._request_info: RequestInfo | None = None
-        self._io_error: BaseException | None = None
+        self.io_error: BaseException | None = None
+        self.request_trailers: list[tuple[bytes, bytes]] = []
         self._must_close = False
         self._linger = False
         self._head = b""  # a response head waiting for the first body bytes
@@ -112,13 +115,9 @@ class BlockingHTTPConnection:
         self._io_timeout: float | None = options.timeout or None
         sock.setblocking(False)
 
-    def _make_core(self) -> h1.H1Connection:
-        limits, policy = self.options.limits, self.options.policy
-        if self.options.uwsgi:
-            from gunicorn.http.uwsgi import UWSGIConnection
-
-            return UWSGIConnection(limits, policy, clock=time.time, trusted_forwarder=self.trusted)
-        return h1.H1Connection(limits, policy, clock=time.time, trusted_forwarder=self.trusted)
+    @property
+    def served(self) -> int:
+        return self.session.served
 
     # -- public API ----------------------------------------------------------------------
 
@@ -131,7 +130,7 @@ class BlockingHTTPConnection:
         """Whether a complete request (or a broken one to answer) is already buffered."""
         if self._pending is not None or self._pending_error is not None:
             return True
-        if self.closed:
+        if self.closed or self.handoff is not None:
             return False
         try:
             event = self.conn.next_event()
@@ -144,29 +143,32 @@ class BlockingHTTPConnection:
         return False
 
     def receive_request(self) -> int:
-        """Read what has arrived without blocking: REQUEST_READY, NEED_DATA or CLOSED."""
+        """Read what has arrived without blocking: REQUEST_READY, NEED_DATA, CLOSED or
+        SWITCH_H2."""
         if self.closed:
             return CLOSED
         if self.has_pending_request:
             return REQUEST_READY
         try:
-            self._check_peer()
+            self.session.check_peer()
             while True:
                 event = self.conn.next_event()
                 if isinstance(event, Request):
                     self._pending = event
                     return REQUEST_READY
-                if event is not h1.NEED_DATA:
+                if event is not CORE_NEED_DATA:
                     self.close()
                     return CLOSED
                 try:
-                    data = self._recv_nowait()
-                except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                    data = self.sock.recv(READ_SIZE)
+                except _WOULD_BLOCK:
                     return NEED_DATA
                 if data and not self.head_started:
                     self.head_started = True
                     self.waiting_head_since = time.monotonic()
                 self._feed(data)
+                if self.handoff is not None:
+                    return SWITCH_H2
         except ProtocolError as exc:
             self._reject(exc)
         except OSError as exc:
@@ -175,7 +177,8 @@ class BlockingHTTPConnection:
         return CLOSED
 
     def serve_one(self) -> bool:
-        """Serve one request; True when the connection stays open for another."""
+        """Serve one request; True when the connection stays open for another. False
+        with ``handoff`` set when the connection switched to HTTP/2 (still open)."""
         if self.closed:
             return False
         try:
@@ -186,7 +189,10 @@ class BlockingHTTPConnection:
             if request is None:
                 request = self._read_request()
             if request is None:
-                self.close()
+                if self.handoff is None:
+                    self.close()
+                return False
+            if self.session.allow_upgrade and self._upgrade(request):
                 return False
             self._serve_request(request)
         except ProtocolError as exc:
@@ -218,9 +224,6 @@ class BlockingHTTPConnection:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _recv_nowait(self) -> bytes:
-        return self.sock.recv(READ_SIZE)
-
     def _wait_io(self, events: int) -> None:
         """Wait until the socket is ready for ``events`` (poll flags), or time out."""
         timeout = self._io_timeout
@@ -234,7 +237,7 @@ class BlockingHTTPConnection:
         while True:
             try:
                 return recv(size)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+            except _WOULD_BLOCK:
                 self._wait_io(select.POLLIN)
             except ssl.SSLWantWriteError:
                 self._wait_io(select.POLLOUT)
@@ -256,44 +259,40 @@ class BlockingHTTPConnection:
             view = memoryview(view)[sent:]
 
     def _feed(self, data: bytes) -> None:
-        """Give received bytes to the core (a PROXY header, if expected, goes first)."""
-        if self._proxy_buf is None:
-            self.conn.receive_data(data)
-            return
-        if not data:
-            pending, self._proxy_buf = self._proxy_buf, None
-            if pending:
-                self.conn.receive_data(bytes(pending))
-            self.conn.receive_data(b"")
-            return
-        self._proxy_buf += data
-        self._parse_proxy_header()
+        """Give received bytes to the core (a PROXY header, if expected, goes first; a
+        cleartext HTTP/2 preface, where allowed, hands the connection over)."""
+        session = self.session
+        if session.prefix_pending:
+            passed = session.feed(data)
+            if passed is None:
+                return
+            if not data:
+                if passed:
+                    self._feed_core(passed)
+                self.conn.receive_data(b"")
+                return
+            data = passed
+        self._feed_core(data)
 
-    def _parse_proxy_header(self) -> None:
-        buf = self._proxy_buf
-        assert buf is not None and self.options.proxy_mode is not None
-        allowed = is_trusted(self.client_addr, self.options.proxy_allow)
-        try:
-            result = parse_proxy_header(buf, self.options.proxy_mode)
-        except InvalidProxyLine:
-            if not allowed:
-                raise ForbiddenProxyRequest(f"PROXY header from {_peer_name(self)}") from None
-            raise
-        if result is None:
-            return
-        info, consumed = result
-        if consumed and not allowed:
-            raise ForbiddenProxyRequest(f"PROXY header from {_peer_name(self)}")
-        self._proxy_info = info
-        self._proxy_buf = None
-        if consumed < len(buf):
-            self.conn.receive_data(bytes(buf[consumed:]))
+    def _feed_core(self, data: bytes) -> None:
+        if self._sniffing:
+            from gunicorn.http import negotiate
 
-    def _check_peer(self) -> None:
-        if not self._peer_checked:
-            if not is_trusted(self.client_addr, self.options.uwsgi_allow):
-                raise ForbiddenUWSGIRequest(f"uwsgi request from {_peer_name(self)}")
-            self._peer_checked = True
+            sniffed = self._sniffed + data
+            verdict = negotiate.sniff_preface(sniffed) if sniffed else None
+            if verdict is None and data:
+                self._sniffed = sniffed
+                return
+            self._sniffing = False
+            self._sniffed = b""
+            if verdict:
+                self.handoff = Handoff(sniffed)
+                return
+            data = sniffed
+            if not data:
+                self.conn.receive_data(b"")
+                return
+        self.conn.receive_data(data)
 
     def _pull(self, deadline: float | None) -> Event | None:
         """The next event from the core, reading from the socket as needed (None when
@@ -304,7 +303,7 @@ class BlockingHTTPConnection:
             event = conn.next_event()
             if isinstance(event, Event):
                 return event
-            if event is not h1.NEED_DATA:
+            if event is not CORE_NEED_DATA or self.handoff is not None:
                 return None
             if deadline is not None:
                 remaining = deadline - time.monotonic()
@@ -314,7 +313,7 @@ class BlockingHTTPConnection:
             self._feed(self._recv(READ_SIZE))
 
     def _read_request(self) -> Request | None:
-        self._check_peer()
+        self.session.check_peer()
         if not self.head_timeout:
             event = self._pull(None)
         else:
@@ -324,32 +323,30 @@ class BlockingHTTPConnection:
                 self._io_timeout = self.options.timeout or None
         if isinstance(event, Request):
             return event
-        return None  # ConnectionClosed (or a connection left PAUSED)
+        return None  # ConnectionClosed, a connection left PAUSED, or a hand-off
 
-    def _receive_body(self) -> bytes:
+    # -- the StreamIO of the request cycle -----------------------------------------------
+
+    def receive_body(self) -> bytes:
         """``wsgi.input``'s source: the next body piece, b"" at the end."""
         event = self._pull(None)
         if type(event) is Data:
             return event.data
         if type(event) is EndOfMessage:
-            trailers = event.trailers
-            if trailers and self._request_info is not None:
-                self._request_info.set_trailers(trailers)
+            self.request_trailers = event.trailers
             return b""
         raise NoMoreData("connection closed in the request body")
 
-    def _send_continue(self) -> None:
+    def send_continue(self) -> None:
         data = self.conn.send_continue()
         if data:
             self._write(data)
-
-    # -- writing (the ResponseChannel of the WSGI adapter) ------------------------------
 
     def _write(self, data: bytes) -> None:
         try:
             self._sendall(data)
         except OSError as exc:
-            self._io_error = exc
+            self.io_error = exc
             raise
 
     def send(self, event: Event) -> None:
@@ -369,6 +366,21 @@ class BlockingHTTPConnection:
     def body_sent(self) -> int:
         return self.conn.body_sent
 
+    @property
+    def body_dropped(self) -> bool:
+        return self.conn.body_dropped
+
+    def write_error(self, exc: ProtocolError | LocalProtocolError) -> int:
+        data = self.conn.error_response(exc)
+        self._must_close = True
+        self._linger = True
+        if data:
+            try:
+                self._sendall(data)
+            except OSError as error:
+                self._socket_error(error)
+        return len(data) - data.find(b"\r\n\r\n") - 4 if data else 0
+
     def send_file(self, wrapper: FileWrapper, fd: int, offset: int, count: int) -> int | None:
         def through_core(data: bytes) -> None:
             self.send(Data(data))
@@ -382,9 +394,9 @@ class BlockingHTTPConnection:
         if not count:
             return 0
         try:
-            sent = self._send_file_bytes(fd, offset, count)
+            sent = sendfile(self.sock, fd, offset, count, self._io_timeout)
         except OSError as exc:
-            self._io_error = exc
+            self.io_error = exc
             raise
         if sent < count:
             # The file shrank: the framing announced more than we had.
@@ -395,195 +407,57 @@ class BlockingHTTPConnection:
             self._write(suffix)
         return sent
 
-    def _send_file_bytes(self, fd: int, offset: int, count: int) -> int:
-        return sendfile(self.sock, fd, offset, count, self._io_timeout)
-
     # -- one request ---------------------------------------------------------------------
 
-    def _connection_environ(self) -> ConnectionEnviron:
-        base = self._environ_base
-        if base is None:
-            try:
-                server = self.listener.getsockname()
-            except (OSError, AttributeError):
-                server = self.sock.getsockname()
-            base = self._environ_base = connection_environ(
-                self.options.environ,
-                self.client_addr,
-                server,
-                sock=self.sock,
-                extra=proxy_environ(self._proxy_info),
-            )
-        return base
-
-    def _environ(
-        self, request: Request, body: WSGIInput, responder: WSGIResponder
-    ) -> dict[str, Any]:
-        scheme = "https" if self.is_ssl else "http"
-        if self.options.uwsgi and request.scheme:
-            scheme = request.scheme.decode("ascii")
-        environ = request_environ(
-            self._connection_environ(),
-            request,
-            self.options.environ,
-            url_scheme=scheme,
-            trusted=self.trusted,
-            wsgi_input=body,
-            early_hints=responder.early_hints,
-        )
-        if self.options.uwsgi:
-            uwsgi_vars = getattr(self.conn, "uwsgi_vars", None) or {}
-            for key in _UWSGI_ENVIRON:
-                value = uwsgi_vars.get(key)
-                if value:
-                    environ[key.decode("ascii")] = value.decode("latin-1")
-        return environ
-
     def _serve_request(self, request: Request) -> None:
-        worker = self.worker
-        started = time.monotonic()
         self.head_started = False
         self.waiting_head_since = None
         self._linger = False
         self._head = b""
-        self.served += 1
-        worker.count_request()
-        if not worker.alive:
-            self.conn.close_after_response()
-        responder = self._responder = WSGIResponder(self, request.method)
-        body = WSGIInput(self._receive_body, self._send_continue, empty=not request.has_body)
-        proxy_info = self._proxy_info
-        remote = self.client_addr
-        if proxy_info is not None and proxy_info.src_addr is not None:
-            remote = (proxy_info.src_addr, proxy_info.src_port)
-        req = self._request_info = RequestInfo(
-            request,
-            self.client_addr,
-            scheme="https" if self.is_ssl else "http",
-            remote_addr=remote,
-            proxy_protocol_info=_proxy_dict(proxy_info),
-            req_number=self.served,
-            body=body,
+        self.request_trailers = []
+        extra = (
+            uwsgi_environ(getattr(self.conn, "uwsgi_vars", None)) if self.options.uwsgi else None
         )
-        environ: dict[str, Any] = {}
-        try:
-            environ = self._environ(request, body, responder)
-            req.scheme = environ["wsgi.url_scheme"]
-            pre_request = self.options.pre_request
-            if pre_request is not None:
-                pre_request(worker, req)
-            responder.run(self.app, environ)
-        except Exception as exc:
-            self._request_failed(exc, req, responder, body)
-        finally:
-            if request.has_body and not body.complete:
-                self._linger = True
-            if self.conn.body_dropped:
-                self.log.warning(
-                    "Dropped the response body for %s %s: a %d response to %s has no body",
-                    req.method,
-                    req.uri,
-                    responder.response.status_code,
-                    req.method,
-                )
-            self._after_request(
-                req, environ or _fallback_environ(self, request), responder, started
-            )
+        outcome = run_wsgi(self.session, self, request, self.app, extra)
+        if request.has_body and outcome.body_unread:
+            self._linger = True
+        if outcome.must_close:
+            self._must_close = True
+            self._linger = True
 
-    def _request_failed(
-        self, exc: Exception, req: RequestInfo, responder: WSGIResponder, body: WSGIInput
-    ) -> None:
-        response = responder.response
-        self._must_close = True
-        if self._io_error is not None:
-            self._socket_error(self._io_error)
-            return
-        failure = body.error
-        if failure is not None and not isinstance(failure, ProtocolError):
-            # The client went away (or timed out) while the application read the body.
-            if isinstance(failure, OSError):
-                self._socket_error(failure)
-            return
-        answer: ProtocolError | LocalProtocolError
-        if isinstance(failure, ProtocolError):
-            answer = failure
-            self._log_rejected(failure)
-        elif isinstance(exc, ProtocolError):
-            answer = exc
-            self._log_rejected(exc, req)
-        elif isinstance(exc, LocalProtocolError):
-            self.log.error("Invalid response to %s %s: %s", req.method, req.uri, exc)
-            answer = LocalProtocolError()
-        else:
-            self.log.exception("Error handling request %s", req.uri)
-            answer = LocalProtocolError()
-        if responder.finished or response.headers_sent:
-            return
-        self._write_error(answer, response)
-
-    def _after_request(
-        self, req: RequestInfo, environ: dict[str, Any], responder: WSGIResponder, started: float
-    ) -> None:
-        options = self.options
-        response = responder.response
-        if options.log_access:
-            request_time = timedelta(seconds=time.monotonic() - started)
-            try:
-                self.log.access(response, req, environ, request_time)
-            except Exception:
-                self.log.exception("Failed to write the access log")
-        post_request = options.post_request
-        if post_request is not None:
-            try:
-                post_request(self.worker, req, environ, response)
-            except Exception:
-                self.log.exception("Exception in post_request hook")
+    def _upgrade(self, request: Request) -> bool:
+        """Switch to h2c when the request asks for it and may (RFC 7540 §3.2): read its
+        body, answer 101 and hand the connection over."""
+        settings = self.session.h2c_upgrade(request)
+        if settings is None:
+            return False
+        body = bytearray()
+        while True:
+            event = self._pull(None)
+            if type(event) is Data:
+                body += event.data
+            elif type(event) is EndOfMessage:
+                break
+            else:
+                raise NoMoreData("connection closed in the request body")
+        switching = InformationalResponse(101, [(b"Connection", b"Upgrade"), (b"Upgrade", b"h2c")])
+        self._write(self.conn.send(switching))
+        rest, _eof = self.conn.trailing_data
+        self.handoff = Handoff(rest, request, bytes(body), settings)
+        return True
 
     # -- errors --------------------------------------------------------------------------
-
-    def _write_error(
-        self, exc: ProtocolError | LocalProtocolError, response: WSGIResponse | None = None
-    ) -> None:
-        data = self.conn.error_response(exc)
-        self._must_close = True
-        self._linger = True
-        if response is not None:
-            response.status = f"{exc.status} {exc.reason}"
-            response.status_code = exc.status
-            response.headers = []
-            response.sent = len(data) - data.find(b"\r\n\r\n") - 4 if data else 0
-        if data:
-            try:
-                self._sendall(data)
-            except OSError as error:
-                self._socket_error(error)
 
     def _reject(self, exc: ProtocolError) -> None:
         """Answer a request the core refused, then close."""
         self._pending_error = None
-        self._log_rejected(exc)
-        self._write_error(exc)
+        log_rejected(self.log, self.session.client_addr, exc)
+        self.write_error(exc)
         self.close()
-
-    def _log_rejected(self, exc: ProtocolError, req: RequestInfo | None = None) -> None:
-        if exc.status >= 500:
-            self.log.error("Error handling request %s: %s", req.uri if req else "-", exc)
-        elif isinstance(exc, (ForbiddenProxyRequest, ForbiddenUWSGIRequest)):
-            self.log.debug("Forbidden request from ip=%s: %s", _peer_name(self), exc)
-        else:
-            self.log.debug("Invalid request from ip=%s: %s", _peer_name(self), exc)
 
     def _socket_error(self, exc: BaseException) -> None:
         self._must_close = True
-        if isinstance(exc, (TimeoutError, ssl.SSLError)):
-            self.log.debug("Connection from %s: %s", _peer_name(self), exc)
-            return
-        number = getattr(exc, "errno", None)
-        message = _IGNORED_ERRNOS.get(number) if number is not None else None
-        if message is not None:
-            self.log.debug(message)
-        else:
-            self.log.exception("Socket error processing request.")
+        log_socket_error(self.log, self.session.client_addr, exc)
 
     def _drain_before_close(self) -> None:
         sock = self.sock
@@ -601,43 +475,11 @@ class BlockingHTTPConnection:
             pass
 
 
-def _peer_name(connection: BlockingHTTPConnection) -> str:
-    peer = connection.client_addr
-    if isinstance(peer, tuple):
-        return str(peer[0])
-    return str(peer) or "unix socket"
-
-
-def _proxy_dict(info: ProxyInfo | None) -> dict[str, Any] | None:
-    if info is None:
-        return None
-    return {
-        "proxy_protocol": info.family,
-        "client_addr": info.src_addr,
-        "client_port": info.src_port,
-        "proxy_addr": info.dst_addr,
-        "proxy_port": info.dst_port,
-    }
-
-
-def _fallback_environ(connection: BlockingHTTPConnection, request: Request) -> dict[str, Any]:
-    """What the access log needs when the full environ could not be built."""
-    peer = connection.client_addr
-    major, minor = request.version
-    return {
-        "REMOTE_ADDR": str(peer[0]) if isinstance(peer, tuple) else str(peer),
-        "REQUEST_METHOD": request.method.decode("latin-1"),
-        "RAW_URI": request.target.decode("latin-1"),
-        "PATH_INFO": request.path.decode("latin-1"),
-        "QUERY_STRING": request.query.decode("latin-1"),
-        "SERVER_PROTOCOL": f"HTTP/{major}.{minor}",
-    }
-
-
 __all__ = [
     "CLOSED",
     "NEED_DATA",
     "REQUEST_READY",
+    "SWITCH_H2",
     "BlockingHTTPConnection",
-    "ForbiddenUWSGIRequest",
+    "Handoff",
 ]

@@ -63,8 +63,9 @@ def _setting(cfg: Any, name: str, default: Any = None) -> Any:
     return getattr(cfg, name, default)
 
 
-def default_context(cfg: Any) -> ssl.SSLContext:
-    """The server context gunicorn builds before the ``ssl_context`` hook sees it."""
+def default_context(cfg: Any, *, http2: bool = True) -> ssl.SSLContext:
+    """The server context gunicorn builds before the ``ssl_context`` hook sees it.
+    ``http2`` False keeps ``h2`` out of ALPN (for workers that cannot serve it)."""
     context = ssl.create_default_context(
         ssl.Purpose.CLIENT_AUTH, cafile=_setting(cfg, "ca_certs") or None
     )
@@ -77,16 +78,18 @@ def default_context(cfg: Any) -> ssl.SSLContext:
     if ciphers:
         context.set_ciphers(ciphers)
     alpn = alpn_protocols(_setting(cfg, "http_protocols"))
+    if not http2:
+        alpn = [name for name in alpn if name != "h2"]
     if alpn:
         context.set_alpn_protocols(alpn)
     return context
 
 
-def ssl_context(cfg: Any) -> ssl.SSLContext:
+def ssl_context(cfg: Any, *, http2: bool = True) -> ssl.SSLContext:
     """Build the server SSLContext: the default one, passed through the ``ssl_context`` hook."""
 
     def factory() -> ssl.SSLContext:
-        return default_context(cfg)
+        return default_context(cfg, http2=http2)
 
     hook: Callable[[Any, Callable[[], ssl.SSLContext]], ssl.SSLContext] | None = _setting(
         cfg, "ssl_context"

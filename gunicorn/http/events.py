@@ -45,6 +45,8 @@ class Request(Event):
     which. ``keep_alive`` is what the client asked for (version and Connection).
     ``expect_continue`` is set when the client waits for ``100 Continue``;
     ``upgrade`` is the lowercased Upgrade token offered with ``Connection: upgrade``.
+    ``has_body`` says whether body bytes follow the head, for HTTP/1 (chunked or a
+    non-zero Content-Length) and HTTP/2 (the HEADERS frame did not end the stream).
     """
 
     __slots__ = (
@@ -53,6 +55,7 @@ class Request(Event):
         "content_length",
         "expect_continue",
         "fragment",
+        "has_body",
         "headers",
         "keep_alive",
         "method",
@@ -78,6 +81,7 @@ class Request(Event):
     keep_alive: bool
     expect_continue: bool
     upgrade: bytes | None
+    has_body: bool
 
     def __init__(
         self,
@@ -96,6 +100,7 @@ class Request(Event):
         keep_alive: bool = True,
         expect_continue: bool = False,
         upgrade: bytes | None = None,
+        has_body: bool | None = None,
         stream_id: int = 1,
     ) -> None:
         self.stream_id = stream_id
@@ -113,10 +118,7 @@ class Request(Event):
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self.upgrade = upgrade
-
-    @property
-    def has_body(self) -> bool:
-        return self.chunked or bool(self.content_length)
+        self.has_body = chunked or bool(content_length) if has_body is None else has_body
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of header ``name`` (lowercase), or None."""

@@ -12,6 +12,9 @@ RFC 9112 §6 and RFC 9110 §6.4.1, §15.2, §15.3.5, §15.4.5:
 4. Without Content-Length, HTTP/1.1 clients get chunked coding (unless the transport
    forbids it, as uwsgi does); HTTP/1.0 clients get a body delimited by closing.
 5. 103 Early Hints go only to HTTP/1.1+ clients, and only before the final response.
+6. A 101 answers only an HTTP/1.1+ request that offered an Upgrade (RFC 9110 §7.8: a
+   server may not switch to a protocol the client did not ask for, and ignores
+   Upgrade in an HTTP/1.0 request). HTTP/2 has no 101 at all (RFC 9113 §8.6).
 """
 
 from __future__ import annotations
@@ -76,7 +79,14 @@ def early_hints_allowed(version: tuple[int, int], final_started: bool) -> bool:
     return version >= (1, 1) and not final_started
 
 
+def switching_allowed(version: tuple[int, int], offered: bytes | None) -> bool:
+    """Rule 6: may a 101 answer a request of ``version`` whose Upgrade offered
+    ``offered`` (None or empty: no offer)."""
+    return version >= (1, 1) and bool(offered)
+
+
 def encode_chunk(data: bytes) -> bytes:
+    """One chunk of chunked transfer coding (RFC 9112 §7.1) holding ``data``."""
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 

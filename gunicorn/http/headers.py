@@ -10,13 +10,16 @@ from __future__ import annotations
 import re
 
 from gunicorn.http.errors import (
+    InvalidContentLength,
     InvalidHeader,
     InvalidHeaderName,
+    InvalidRequestMethod,
     InvalidResponseHeader,
     InvalidResponseStatus,
     InvalidSchemeHeaders,
 )
 from gunicorn.http.events import Headers
+from gunicorn.http.limits import Policy
 
 # RFC 9110 §5.6.2: token = 1*tchar (tchar is these and "_")
 _TCHARS_BUT_UNDERSCORE = rb"!#$%&'*+\-.^`|~0-9A-Za-z"
@@ -181,3 +184,45 @@ def check_field_bytes(block: bytes) -> None:
     match = FORBIDDEN_FIELD_BYTE_RE.search(block)
     if match is not None:
         raise InvalidHeader(f"invalid character {match.group()!r} in header section")
+
+
+# RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2 requests and are
+# never sent in HTTP/2 responses ("te" is allowed in requests with the value "trailers").
+CONNECTION_SPECIFIC = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+MAX_CONTENT_LENGTH_DIGITS = 19
+
+
+def check_method(method: bytes, policy: Policy) -> bytes:
+    """The method token rule of gunicorn 27 for methods outside the common set: a token;
+    unless ``permit_unconventional_http_method``, 3-20 uppercase characters without "#";
+    then ``casefold_http_method`` uppercases it. Returns the method to use."""
+    if lower_token(method) is None:
+        raise InvalidRequestMethod(f"invalid method {method[:32]!r}")
+    if not policy.permit_unconventional_http_method and (
+        not 3 <= len(method) <= 20 or method.upper() != method or b"#" in method
+    ):
+        raise InvalidRequestMethod(f"unconventional method {method[:32]!r}")
+    if policy.casefold_http_method:
+        method = method.upper()
+    return method
+
+
+def keep_underscore_field(name: bytes, policy: Policy, trusted: bool) -> bool:
+    """``header_map`` for a field name holding "_": keep it ("dangerous", or a trusted
+    forwarder's name listed in ``forwarder_headers``), drop it ("drop"), or refuse the
+    request ("refuse", raises ``InvalidHeaderName``)."""
+    header_map = policy.header_map
+    if header_map == "dangerous" or (trusted and name in policy.forwarder_headers):
+        return True
+    if header_map == "refuse":
+        raise InvalidHeaderName(f"underscore in header name {name[:64]!r}")
+    return False
+
+
+def parse_content_length(value: bytes) -> int:
+    """RFC 9110 §8.6: Content-Length = 1*DIGIT (bounded to 19 digits)."""
+    if not value.isdigit() or len(value) > MAX_CONTENT_LENGTH_DIGITS:
+        raise InvalidContentLength(f"invalid Content-Length {value[:32]!r}")
+    return int(value)

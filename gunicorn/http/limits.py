@@ -27,6 +27,22 @@ class Limits:
     h2_initial_window_size: int = 65535
     h2_max_frame_size: int = 16384
     h2_max_header_list_size: int = 65536
+    # HTTP/2 abuse guards. Past any of them the connection ends with
+    # GOAWAY(ENHANCE_YOUR_CALM). Windowed counters count over h2_flood_window seconds.
+    h2_flood_window: int = 10
+    # Stream resets by the peer or caused by it (malformed requests, refused streams,
+    # frames on closed streams): rapid reset CVE-2023-44487, MadeYouReset CVE-2025-8671.
+    h2_max_resets_per_window: int = 200
+    # PING and SETTINGS frames (CVE-2019-9512, CVE-2019-9515).
+    h2_max_control_frames_per_window: int = 1000
+    # PING/SETTINGS answers queued and not yet taken by data_to_send().
+    h2_max_queued_control_frames: int = 1000
+    # DATA frames without payload nor END_STREAM, empty HEADERS blocks (CVE-2019-9518/9516).
+    h2_max_empty_frames_per_window: int = 100
+    # PRIORITY frames per stream opened, over the connection's life (CVE-2019-9513).
+    h2_max_priority_frames_per_stream: int = 100
+    # WINDOW_UPDATE frames per DATA frame sent, past an allowance (CVE-2019-9517, -9511).
+    h2_max_window_updates_per_data_frame: int = 10
 
     @classmethod
     def from_settings(

@@ -20,7 +20,7 @@ from gunicorn.http.errors import (
     NoMoreData,
 )
 from gunicorn.http.events import Headers, InformationalResponse, Request
-from gunicorn.http.h1 import CLOSED, H1Connection
+from gunicorn.http.h1 import H1Connection
 from gunicorn.http.limits import Limits, Policy
 
 HEADER_SIZE = 4
@@ -251,7 +251,7 @@ class UWSGIConnection(H1Connection):
             if not self._eof:
                 return None
             if not buf:
-                self._their_state = CLOSED
+                self._peer_closed()
                 return None
             raise NoMoreData("connection closed in a uwsgi packet")
         request, consumed, self.uwsgi_vars = parsed
@@ -268,7 +268,8 @@ class UWSGIConnection(H1Connection):
         if len(request.headers) > limits.max_header_fields:
             raise LimitRequestHeaders("too many header fields")
         for name, value in request.headers:
-            if len(name) + len(value) + 2 > limits.max_header_field_size:
+            # "name: value" and CRLF, as an HTTP/1 field line counts.
+            if len(name) + len(value) + 4 > limits.max_header_field_size:
                 raise LimitRequestHeaders("header field too large")
 
     def _send_informational(self, event: InformationalResponse) -> bytes:

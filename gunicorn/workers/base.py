@@ -20,11 +20,12 @@ from typing import Any
 
 from gunicorn import osutil
 from gunicorn.errors import WorkerExit
+from gunicorn.sock import create_sockets
 from gunicorn.workers.workertmp import WorkerTmp
 
-#: Exit status of a worker that could not boot (halts the arbiter).
+#: Exit status of a worker that could not boot: its app module is missing or raised.
 WORKER_BOOT_ERROR = 3
-#: Exit status of a worker whose application could not be imported (halts the arbiter).
+#: Exit status of a worker whose app could not be found in its module (a naming error).
 APP_LOAD_ERROR = 4
 
 WSGIApp = Callable[..., Any]
@@ -48,7 +49,8 @@ def make_fail_app(message: str) -> WSGIApp:
     return fail_app
 
 
-def _files_in_traceback(exc: BaseException) -> list[str]:
+def files_in_traceback(exc: BaseException) -> list[str]:
+    """Existing files named in ``exc``'s traceback and causes (a SyntaxError's file too)."""
     files: list[str] = []
     current: BaseException | None = exc
     while current is not None:
@@ -93,6 +95,11 @@ class Worker:
         self.wsgi: Any = None
         self.wait_fds: list[Any] = []
         self.load_error: BaseException | None = None
+        #: Under ``--reload``, serve an error page when the app fails to load. The arbiter
+        #: turns it off while other workers serve: a failure then ends this worker.
+        self.serve_load_errors = True
+        #: TCP addresses this worker binds itself (reuse_port), once its app is loaded.
+        self.own_addresses: list[Any] = []
         self._reload_pending = False
         if cfg.max_requests > 0:
             self.max_requests = cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
@@ -124,15 +131,22 @@ class Worker:
         for fd in self.PIPE:
             osutil.set_non_blocking(fd)
             osutil.close_on_exec(fd)
-        for sock in self.sockets:
-            osutil.close_on_exec(sock)
+        for listener in self.sockets:
+            osutil.close_on_exec(listener)
         osutil.close_on_exec(self.tmp.fileno())
         self.wait_fds = [*self.sockets, self.PIPE[0]]
         self.log.close_on_exec()
 
         self.init_signals()
         self.load_wsgi()
+        if self.own_addresses:
+            own = create_sockets(self.cfg, self.log, addresses=self.own_addresses)
+            for listener in own:
+                osutil.close_on_exec(listener)
+            self.sockets = [*self.sockets, *own]
+            self.wait_fds = [*self.sockets, self.PIPE[0]]
         if self.reloader is not None:
+            self.log.warning("Reloader is on. Use in development only!")
             self.reloader.start()
         self.cfg.post_worker_init(self)
         self.booted = True
@@ -143,11 +157,10 @@ class Worker:
     def load_wsgi(self) -> None:
         """Load the application into ``self.wsgi``.
 
-        Without ``--reload`` a failure propagates (the worker exits 3 or 4 and the
-        arbiter halts). With ``--reload``, an error in the application's code (anything
-        but an unknown module or attribute) is logged, served as a 500 page, and the
-        files named in its traceback are watched; the arbiter is told, and keeps older
-        working workers serving instead of this one.
+        Without ``--reload`` a failure propagates (the worker exits 3 or 4). With
+        ``--reload`` and no other worker serving, an error in the application's code
+        (anything but an unknown module or attribute) is logged, served as a 500 page,
+        and the files named in its traceback are watched until they change.
         """
         try:
             self.wsgi = self.app.wsgi()
@@ -157,16 +170,18 @@ class Worker:
             # A naming error (no such module or attribute) has no cause: not fixable by
             # editing the code that is loaded, so it stays fatal.
             naming_error = isinstance(exc, AppImportError) and exc.__cause__ is None
-            if not self.cfg.reload or naming_error:
+            if not self.cfg.reload or naming_error or not self.serve_load_errors:
                 raise
             self.load_error = exc
-            shown = exc.__cause__ if exc.__cause__ is not None else exc
-            text = "".join(traceback.format_exception(type(shown), shown, shown.__traceback__))
-            self.log.error("Failed to load the application:\n%s", text)
-            self.wsgi = make_fail_app(text)
+            text = getattr(exc, "details", "")
+            if not text:
+                shown = exc.__cause__ if exc.__cause__ is not None else exc
+                text = "".join(traceback.format_exception(type(shown), shown, shown.__traceback__))
+            self.log.error("Failed to load the application:\n%s%s", text, exc)
+            self.wsgi = make_fail_app(f"{text}{exc}\n")
             self.tmp.mark_broken()
             if self.reloader is not None:
-                for path in _files_in_traceback(exc):
+                for path in files_in_traceback(exc):
                     self.reloader.add_extra_file(path)
 
     # -- signals ----------------------------------------------------------------------

@@ -39,11 +39,14 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-from gunicorn.drivers import tls
-from gunicorn.drivers.blocking import CLOSED, NEED_DATA, BlockingHTTPConnection
-from gunicorn.drivers.options import DriverOptions, worker_options
+from gunicorn.drivers import multiplex, tls
+from gunicorn.drivers.blocking import CLOSED, NEED_DATA, SWITCH_H2, BlockingHTTPConnection, Handoff
+from gunicorn.drivers.multiplex import H2Driver
+from gunicorn.lifecycle.options import DriverOptions, worker_options
+from gunicorn.lifecycle.session import Session
 from gunicorn.workers import base
 
 READ = selectors.EVENT_READ
@@ -74,6 +77,7 @@ class EpollPoller:
         self._masks = {READ: select.EPOLLIN | select.EPOLLONESHOT}
         self._masks[WRITE] = select.EPOLLOUT | select.EPOLLONESHOT
         self._masks[READ | WRITE] = self._masks[READ] | self._masks[WRITE]
+        self._masks[0] = select.EPOLLONESHOT  # registered, reported for nothing
 
     def add(self, fd: int, events: int) -> None:
         """Start watching ``fd`` for ``events`` (reported once)."""
@@ -109,7 +113,7 @@ class SelectorPoller:
         self._selector = selectors.DefaultSelector()
         self._leader = threading.Lock()
         self._changes_lock = threading.Lock()
-        self._changes: list[tuple[int, int]] = []  # (fd, events); events 0 = forget
+        self._changes: list[tuple[int, int]] = []  # (fd, events); 0 = disarm, -1 = forget
         self._ready: deque[tuple[int, int]] = deque()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -128,7 +132,7 @@ class SelectorPoller:
     rearm = add
 
     def remove(self, fd: int) -> None:
-        self._change(fd, 0)
+        self._change(fd, -1)
 
     def _apply_changes(self) -> None:
         with self._changes_lock:
@@ -137,7 +141,7 @@ class SelectorPoller:
         for fd, events in changes:
             with contextlib.suppress(KeyError, ValueError, OSError):
                 selector.unregister(fd)
-            if events:
+            if events > 0:
                 with contextlib.suppress(ValueError, OSError):
                     selector.register(fd, events)
 
@@ -210,9 +214,11 @@ class _Slot:
 
 
 class ThreadWorker(base.Worker):
-    """Serves HTTP/1.x with ``threads`` threads and up to ``worker_connections`` clients."""
+    """Serves HTTP/1.x and HTTP/2 with ``threads`` threads and up to
+    ``worker_connections`` clients."""
 
     wsgi_multithread = True
+    supports_http2 = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -236,6 +242,12 @@ class ThreadWorker(base.Worker):
         self._keepalive = float(self.cfg.keepalive or 0)
         self._header_timeout = float(self.cfg.timeout or 30)
         self._clock = time.monotonic
+        # HTTP/2 streams waiting for a pool thread, and the pipe that wakes one.
+        self._tasks: deque[Callable[[], None]] = deque()
+        self._wake_r = self._wake_w = -1
+        self._idle = 0  # pool threads waiting on the poller
+        self._idle_lock = threading.Lock()
+        self._h2: set[H2Driver] = set()
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -247,6 +259,9 @@ class ThreadWorker(base.Worker):
 
     def init_process(self) -> None:
         self.poller = make_poller()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         if self.cfg.is_ssl:
             self._ssl_context = tls.ssl_context(self.cfg)
         super().init_process()
@@ -258,6 +273,8 @@ class ThreadWorker(base.Worker):
     def count_request(self) -> None:
         with self._lock:
             super().count_request()
+            if not self.alive:
+                self._accepting = False  # max_requests: not one connection more
 
     # -- the worker's own loop -------------------------------------------------------------
 
@@ -268,6 +285,7 @@ class ThreadWorker(base.Worker):
             listener.setblocking(False)
             self._listeners[listener.fileno()] = listener
             poller.add(listener.fileno(), READ)
+        poller.add(self._wake_r, READ)
         for index in range(max(1, int(self.cfg.threads))):
             slot = _Slot()
             thread = threading.Thread(
@@ -319,11 +337,21 @@ class ThreadWorker(base.Worker):
 
     def _close_expired(self, now: float) -> None:
         for client in list(self._parked.values()):
-            if client.deadline <= now and self._claim_client(client):
+            if client.deadline > now:
+                continue
+            http = client.http
+            stalled_for = now - http.last_activity if type(http) is H2Driver else 0.0
+            if type(http) is H2Driver and http.active and stalled_for < self._header_timeout:
+                # Streams are running: the connection lives while they make progress.
+                client.deadline = http.last_activity + self._header_timeout
+                continue
+            if self._claim_client(client):
                 self._close(client)
 
     def _graceful_stop(self) -> None:
-        """Stop accepting, close idle connections now, let busy ones finish in time."""
+        """Stop accepting; finish every request already received (answered with
+        ``Connection: close``, or HTTP/2 GOAWAY); close connections idle between
+        requests; wait for busy threads up to ``graceful_timeout``."""
         self._accepting = False
         poller = self.poller
         assert poller is not None
@@ -334,10 +362,15 @@ class ThreadWorker(base.Worker):
             client = slot.client
             if client is not None and client.http is not None:
                 client.http.close_after_response()
+        for driver in list(self._h2):
+            driver.shutdown()
         deadline = self._clock() + float(self.cfg.graceful_timeout)
         while True:
-            self._close_parked()
-            if not any(slot.busy for slot in self._slots) or self._clock() >= deadline:
+            self._retire_parked()
+            busy = self._tasks or any(slot.busy for slot in self._slots)
+            if not busy and not self._parked_with_work():
+                break
+            if self._clock() >= deadline:
                 break
             self.notify()
             time.sleep(0.05)
@@ -346,15 +379,40 @@ class ThreadWorker(base.Worker):
         for thread in self._threads:
             thread.join(max(0.0, min(_POLL_WAIT * 2, deadline - self._clock())))
 
+    def _parked_with_work(self) -> bool:
+        return any(
+            type(client.http) is H2Driver and client.http.active
+            for client in list(self._parked.values())
+        )
+
+    def _retire_parked(self) -> None:
+        """During a graceful stop: close parked connections that are idle between
+        requests; one whose next request has (partly) arrived is served instead."""
+        for client in list(self._parked.values()):
+            http = client.http
+            if type(http) is H2Driver:
+                if not http.active and self._claim_client(client):
+                    self._close(client)
+                continue
+            if client.handshaking or not _has_input(client.sock):
+                if self._claim_client(client):
+                    self._close(client)
+            elif self._claim_client(client):
+                if http is not None:
+                    http.close_after_response()
+                self._spawn([lambda client=client: self._serve(client)])
+
     def _close_parked(self) -> None:
         for client in list(self._parked.values()):
             if self._claim_client(client):
                 self._close(client)
 
     # -- who owns a parked connection ------------------------------------------------------
-    # A parked connection belongs to the dict; whoever takes it out owns it. Pool threads
+    # A parked connection belongs to the dict; whoever takes it out owns it: pool threads
     # take it by descriptor when the poller reports it, the main loop takes a given one
-    # when its deadline passes. Parking needs no lock: only the owner parks.
+    # when its deadline passes, an HTTP/2 stream takes its own connection to read from it.
+    # Parking (dict and poller together) happens under the same lock, so no one can take
+    # and close a connection between the two steps.
 
     def _claim(self, fd: int) -> Client | None:
         with self._claim_lock:
@@ -370,8 +428,40 @@ class ThreadWorker(base.Worker):
 
     def _park(self, client: Client, want: int) -> None:
         assert self.poller is not None
-        self._parked[client.fd] = client
-        self.poller.rearm(client.fd, want)
+        with self._claim_lock:
+            self._parked[client.fd] = client
+            self.poller.rearm(client.fd, want)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def _spawn(self, tasks: list[Callable[[], None]]) -> None:
+        """Run each task on a pool thread. The thread that spawns them takes them too
+        once it is free, so a waiting thread is woken only to share them."""
+        self._tasks.extend(tasks)
+        if self._idle:
+            self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
+            os.write(self._wake_w, b"x")
+
+    def _woken(self) -> None:
+        assert self.poller is not None
+        with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
+            os.read(self._wake_r, 4096)
+        self.poller.rearm(self._wake_r, READ)
+
+    def _run_task(self, slot: _Slot, task: Callable[[], None]) -> None:
+        if self._tasks and self._idle:
+            self._wake()  # more are waiting: share them
+        slot.busy = True
+        try:
+            task()
+        except Exception:
+            self.log.exception("Error in a pool task")
+        finally:
+            slot.served += 1
+            slot.busy = False
 
     # -- pool threads ----------------------------------------------------------------------
 
@@ -381,8 +471,30 @@ class ThreadWorker(base.Worker):
         wait = poller.wait
         listeners = self._listeners
         claim = self._claim
+        tasks = self._tasks
+        wake = self._wake_r
+        idle_lock = self._idle_lock
         while self._serving:
-            for fd, _events in wait(_POLL_WAIT):
+            if tasks:
+                try:
+                    task = tasks.popleft()
+                except IndexError:
+                    continue
+                self._run_task(slot, task)
+                continue
+            # Counted idle before looking at the tasks again: a spawner that sees the
+            # count wakes us, one that does not left its tasks where we look.
+            with idle_lock:
+                self._idle += 1
+            try:
+                ready = [] if tasks else wait(_POLL_WAIT)
+            finally:
+                with idle_lock:
+                    self._idle -= 1
+            for fd, _events in ready:
+                if fd == wake:
+                    self._woken()
+                    continue
                 listener = listeners.get(fd)
                 if listener is not None:
                     try:
@@ -392,7 +504,7 @@ class ThreadWorker(base.Worker):
                     continue
                 client = claim(fd)
                 if client is None:
-                    continue  # closed by its deadline meanwhile
+                    continue  # closed by its deadline meanwhile, or read by its stream
                 slot.client = client
                 slot.busy = True
                 try:
@@ -407,7 +519,7 @@ class ThreadWorker(base.Worker):
     def _accept(self, listener: Any) -> None:
         now = self._clock()
         for _ in range(_ACCEPT_BATCH):
-            if not self._accepting:
+            if not self._accepting or not self.alive:
                 return
             with self._lock:
                 if self.nr_conns >= self.worker_connections:
@@ -455,11 +567,63 @@ class ThreadWorker(base.Worker):
                     want = tls.handshake_step(client.sock)
                     client.handshaking = want != 0
                     want = want or READ
-            self._parked[client.fd] = client
-            self.poller.add(client.fd, want)
+            with self._claim_lock:
+                self._parked[client.fd] = client
+                self.poller.add(client.fd, want)
         except BaseException as exc:
             self._claim_client(client)
             self._drop(client, exc)
+
+    def _connection(self, client: Client) -> Any:
+        """The driver for a connection whose TLS handshake (if any) is done."""
+        options = self._options
+        assert options is not None
+        sock = client.sock
+        is_ssl = isinstance(sock, ssl.SSLSocket)
+        alpn = sock.selected_alpn_protocol() if is_ssl else None  # type: ignore[attr-defined]
+        session = Session(
+            sock, client.addr, client.listener, self, options, is_ssl=is_ssl, alpn=alpn
+        )
+        if session.mode == "h2":
+            return self._h2_driver(client, session)
+        return BlockingHTTPConnection(
+            sock, client.addr, client.listener, self.wsgi, self, options=options, session=session
+        )
+
+    def _h2_driver(self, client: Client, session: Session) -> H2Driver:
+        def claim() -> bool:
+            return self._claim_client(client)
+
+        def park(want: int) -> None:
+            self._park_h2(client, want)
+
+        driver = H2Driver(
+            client.sock,
+            session,
+            self.wsgi,
+            spawn=self._spawn,
+            claim=claim,
+            park=park,
+            timeout=self._header_timeout,
+        )
+        self._h2.add(driver)
+        if not self._accepting:
+            driver.shutdown()
+        return driver
+
+    def _park_h2(self, client: Client, want: int) -> None:
+        if want == multiplex.CLOSED:
+            self._forget(client)
+            return
+        http = client.http
+        now = self._clock()
+        client.deadline = now + (self._header_timeout if http.active else self._keepalive)
+        events = 0
+        if want & multiplex.WANT_READ:
+            events |= READ
+        if want & multiplex.WANT_WRITE:
+            events |= WRITE
+        self._park(client, events)
 
     def _serve(self, client: Client) -> None:
         """Serve what a ready connection sent; park it again or close it."""
@@ -472,9 +636,13 @@ class ThreadWorker(base.Worker):
             client.handshaking = False
         http = client.http
         if http is None:
-            http = client.http = BlockingHTTPConnection(
-                sock, client.addr, client.listener, self.wsgi, self, options=self._options
-            )
+            http = client.http = self._connection(client)
+            if type(http) is H2Driver:
+                self._park_h2(client, http.start())
+                return
+        if type(http) is H2Driver:
+            self._park_h2(client, http.on_readable())
+            return
         while True:
             if sock.gettimeout() != 0.0:
                 sock.settimeout(0.0)  # reading a head never waits for the client
@@ -484,9 +652,15 @@ class ThreadWorker(base.Worker):
             if state == CLOSED:
                 self._forget(client)
                 return
-            if self._keepalive <= 0:
+            if state == SWITCH_H2:
+                self._switch_to_h2(client, http.handoff)
+                return
+            if self._keepalive <= 0 or not self._accepting:
                 http.close_after_response()
-            if not http.serve_one():  # the driver closed the connection
+            if not http.serve_one():  # the driver closed the connection, or handed it over
+                if http.handoff is not None:
+                    self._switch_to_h2(client, http.handoff)
+                    return
                 self._forget(client)
                 return
             if not self.alive:
@@ -503,6 +677,13 @@ class ThreadWorker(base.Worker):
             client.idle = False
             client.deadline = since + self._header_timeout
         self._park(client, READ)
+
+    def _switch_to_h2(self, client: Client, handoff: Handoff) -> None:
+        """A cleartext client sent the HTTP/2 preface or upgraded with ``h2c``."""
+        old = client.http
+        driver = self._h2_driver(client, old.session)
+        client.http = driver
+        self._park_h2(client, driver.start(handoff))
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -537,12 +718,27 @@ class ThreadWorker(base.Worker):
 
     def _forget(self, client: Client) -> None:
         """Count a closed connection out; accept again if the cap had paused accepting."""
+        http = client.http
+        if type(http) is H2Driver:
+            self._h2.discard(http)
         with self._lock:
             self.nr_conns -= 1
             resume = self._accept_paused
             self._accept_paused = False
         if resume:
             self._rearm_listeners()
+
+
+def _has_input(sock: socket.socket) -> bool:
+    """Whether the peer sent bytes we have not read (or closed its side)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    poller = select.poll()
+    try:
+        poller.register(sock.fileno(), select.POLLIN)
+    except (OSError, ValueError):
+        return False
+    return bool(poller.poll(0))
 
 
 __all__ = ["ThreadWorker"]

@@ -18,6 +18,7 @@ from typing import Any
 
 from gunicorn.drivers import tls
 from gunicorn.drivers.blocking import BlockingHTTPConnection
+from gunicorn.lifecycle.options import http2_wanted
 from gunicorn.workers import base
 
 # accept() failures that only mean "nothing to accept right now".
@@ -31,6 +32,15 @@ class SyncWorker(base.Worker):
     """Serves one request per connection, one connection at a time."""
 
     wsgi_multithread = False
+    supports_http2 = False
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        if http2_wanted(cfg):
+            log.warning(
+                "The sync worker cannot keep connections open: HTTP/2 is not offered and "
+                "clients get HTTP/1.1. Use -k gthread (or gevent, asgi) for HTTP/2."
+            )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -40,7 +50,7 @@ class SyncWorker(base.Worker):
         for listener in self.sockets:
             listener.setblocking(False)
         if self.cfg.is_ssl:
-            self._ssl_context = tls.ssl_context(self.cfg)
+            self._ssl_context = tls.ssl_context(self.cfg, http2=False)
         wait = max(float(self.timeout), _MIN_WAIT)
         listeners = list(self.sockets)
         while self.alive:

@@ -50,7 +50,7 @@ def test_check_config_factory_with_arguments(project: Path) -> None:
     assert run(project, "--check-config", 'factory:create_app("prod")').returncode == 0
     proc = run(project, "--check-config", 'factory:create_app("dev")')
     assert proc.returncode == 1
-    assert proc.stderr == (
+    assert proc.stderr.endswith(
         "Error: Factory \"create_app('dev')\" in 'factory' raised ValueError: unknown env dev\n"
     )
 
@@ -61,17 +61,56 @@ def test_check_config_factory_with_arguments(project: Path) -> None:
         ("nosuchmodule:app", "Error: No module named 'nosuchmodule'\n"),
         ("goodapp.py", "Error: No module named 'goodapp.py'; did you mean module 'goodapp'?\n"),
         ("goodapp:nope", "Error: Failed to find attribute 'nope' in 'goodapp'.\n"),
-        (
-            "needsdep:app",
-            "Error: Failed to import module 'needsdep': a module it imports is missing: "
-            "No module named 'gunicorn_absent_dependency'\n",
-        ),
     ],
 )
-def test_check_config_failures_are_one_line(project: Path, uri: str, expected: str) -> None:
+def test_check_config_naming_failures_are_one_line(project: Path, uri: str, expected: str) -> None:
     proc = run(project, "--check-config", uri)
     assert proc.returncode == 1
     assert proc.stderr == expected
+
+
+def test_check_config_shows_the_apps_own_frames_then_one_line(project: Path) -> None:
+    proc = run(project, "--check-config", 'factory:create_app("dev")')
+    assert proc.stderr == (
+        "Traceback (most recent call last):\n"
+        f'  File "{project / "factory.py"}", line 4, in create_app\n'
+        '    raise ValueError(f"unknown env {env}")\n'
+        "ValueError: unknown env dev\n"
+        "Error: Factory \"create_app('dev')\" in 'factory' raised ValueError: unknown env dev\n"
+    )
+    proc = run(project, "--check-config", "needsdep:app")
+    assert proc.returncode == 1
+    assert "gunicorn" not in proc.stderr.replace("gunicorn_absent_dependency", "")
+    assert proc.stderr.splitlines()[-3:] == [
+        "    import gunicorn_absent_dependency",
+        "ModuleNotFoundError: No module named 'gunicorn_absent_dependency'",
+        "Error: Failed to import module 'needsdep': a module it imports is missing: "
+        "No module named 'gunicorn_absent_dependency'",
+    ]
+
+
+@pytest.mark.parametrize(
+    "worker_class", ["gunicorn_no_such_pkg.Worker", "goodapp.NoSuchWorker", "brokenworker.Worker"]
+)
+def test_check_config_fails_like_a_start_when_the_worker_class_cannot_load(
+    project: Path, worker_class: str
+) -> None:
+    (project / "brokenworker.py").write_text("raise ImportError('needs uvloop')\n")
+    start = run(project, "-b", "127.0.0.1:0", "-k", worker_class, "goodapp:app")
+    check = run(project, "--check-config", "-k", worker_class, "goodapp:app")
+    assert start.returncode == check.returncode == 1
+    assert check.stderr == start.stderr
+    assert check.stderr.startswith("Error: ") and worker_class in check.stderr
+
+
+def test_check_config_warns_about_a_misspelt_setting(project: Path) -> None:
+    (project / "conf.py").write_text("wokers = 3\ntimeout_str = '30'\nWORKERS = 2\n")
+    proc = run(project, "--check-config", "-c", "conf.py", "goodapp:app")
+    assert proc.returncode == 0
+    assert proc.stderr == (
+        "Warning: Unknown setting 'wokers' in the config file is ignored; "
+        "did you mean 'workers'?\n"
+    )
 
 
 def test_check_config_traceback_at_debug(project: Path) -> None:

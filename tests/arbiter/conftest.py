@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support import Gunicorn
+from support import Gunicorn, request
 
 from gunicorn.config.settings import server_hooks
 
@@ -91,3 +93,37 @@ def gunicorn(servers: list[Gunicorn], tmp_path: Path) -> Iterator[type[Gunicorn]
         return server.start() if start else server
 
     yield start  # type: ignore[misc]
+
+
+class Load:
+    """Requests in a loop from a thread; counts what failed and remembers each body seen."""
+
+    def __init__(self, address: Any, path: str = "/") -> None:
+        self.address = address
+        self.path = path
+        self.ok = 0
+        self.failures: list[str] = []
+        self.bodies: set[bytes] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, body = request(self.address, self.path, timeout=10)
+            except Exception as exc:
+                self.failures.append(repr(exc))
+            else:
+                if status == 200:
+                    self.ok += 1
+                    self.bodies.add(body)
+                else:
+                    self.failures.append(f"status {status}: {body[:200]!r}")
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)

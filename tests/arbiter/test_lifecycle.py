@@ -158,7 +158,7 @@ def test_graceful_stop_switches_to_quick_on_quit(gunicorn: Any) -> None:
     server.send(signal.SIGQUIT)
     assert server.wait(timeout=10) == 0
     thread.join(timeout=5)
-    assert "Handling signal: quit" in server.log
+    assert "Quick shutdown requested" in server.log
 
 
 def test_winch_is_ignored_when_not_daemonized(gunicorn: Any) -> None:

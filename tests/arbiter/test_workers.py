@@ -110,10 +110,11 @@ def test_boot_error_halts_with_exit_3(gunicorn: Any, tmp_path: Path) -> None:
 
 def test_app_load_error_halts_with_exit_4(gunicorn: Any, tmp_path: Path) -> None:
     pidfile = tmp_path / "g.pid"
-    server = gunicorn("--pid", str(pidfile), "no_such_module_here:app", ready=None)
+    server = gunicorn("--pid", str(pidfile), "proc_apps:no_such_app", ready=None)
     assert server.wait() == 4
     log = server.log
-    assert "no_such_module_here" in log
+    assert "Failed to find attribute 'no_such_app' in 'proc_apps'." in log
+    assert "[ERROR] Worker (pid:" in log and "exited with code 4." in log
     assert log.rstrip().endswith("[ERROR] Reason: App failed to load.")
     assert "Traceback" not in log  # one line, the traceback is at debug level
     assert not pidfile.exists()

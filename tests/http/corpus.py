@@ -35,10 +35,9 @@ from typing import Any
 
 import pytest
 
-from gunicorn.http import h1
 from gunicorn.http.errors import ProtocolError
 from gunicorn.http.events import ConnectionClosed, Data, EndOfMessage, Request, Response
-from gunicorn.http.h1 import NEED_DATA, PAUSED, H1Connection
+from gunicorn.http.h1 import NEED_DATA, PAUSED, H1Connection, reader
 from gunicorn.http.limits import Limits, Policy
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "requests"
@@ -182,8 +181,8 @@ def general_parser_only() -> Iterator[None]:
     never match), so every head goes through the general parser."""
     never = re.compile(rb"(?!)")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(h1, "_FAST_LINE_RE", never)
-        patch.setattr(h1, "_FIELD_LINE_RE", never)
+        patch.setattr(reader, "_FAST_LINE_RE", never)
+        patch.setattr(reader, "_FIELD_LINE_RE", never)
         yield
 
 

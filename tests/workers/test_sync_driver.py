@@ -12,7 +12,7 @@ import pytest
 
 from gunicorn.config import Config
 from gunicorn.drivers.blocking import CLOSED, NEED_DATA, REQUEST_READY, BlockingHTTPConnection
-from gunicorn.drivers.options import DriverOptions, Networks, core_options, is_trusted
+from gunicorn.lifecycle.options import DriverOptions, Networks, core_options, is_trusted
 from gunicorn.http.limits import MAX_HEADER_FIELDS, Limits
 from tests.wsgi.wire import parse_replies, read_all, request_bytes
 
@@ -163,7 +163,7 @@ def test_receive_request_answers_a_bad_request(pair: tuple[socket.socket, socket
     assert conn.receive_request() == CLOSED
     replies = parse_replies(read_all(client))
     assert [reply.status for reply in replies] == [400]
-    assert worker.log.messages("debug")[0].startswith("Invalid request from ip=127.0.0.1")
+    assert worker.log.messages("info")[0].startswith("Invalid request from ip=127.0.0.1")
 
 
 def test_receive_request_sees_the_peer_close(pair: tuple[socket.socket, socket.socket]) -> None:

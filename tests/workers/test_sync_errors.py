@@ -88,9 +88,13 @@ def test_request_pipelined_after_an_invalid_one_is_never_served(server: Gunicorn
     assert app_calls(server) == before
 
 
-def test_invalid_requests_are_logged_at_debug(server: Gunicorn) -> None:
+def test_invalid_requests_are_logged_once_at_info(server: Gunicorn) -> None:
+    # A client's mistake is never an ERROR; HTTP/9.9 used to be one.
     exchange(server.address, b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n")
-    server.wait_for(r"\[DEBUG\] Invalid request from ip=127.0.0.1")
+    server.wait_for(r"\[INFO\] Invalid request from ip=127.0.0.1: invalid header name")
+    exchange(server.address, b"GET / HTTP/9.9\r\nHost: a\r\n\r\n")
+    server.wait_for(r"\[INFO\] Invalid request from ip=127.0.0.1: .*HTTP/9.9")
+    assert "[ERROR]" not in server.log
 
 
 def test_app_exception_gives_500_and_a_traceback(server: Gunicorn) -> None:

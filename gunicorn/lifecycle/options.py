@@ -1,7 +1,9 @@
-"""What the drivers take from the configuration, built once per worker."""
+"""What the connection lifecycle and the drivers take from the configuration, built once
+per worker."""
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -70,6 +72,10 @@ def core_options(cfg: Any) -> tuple[Limits, Policy]:
         limit_request_line=int(cfg.limit_request_line),
         limit_request_fields=int(cfg.limit_request_fields),
         limit_request_field_size=int(cfg.limit_request_field_size),
+        h2_max_concurrent_streams=int(_setting(cfg, "http2_max_concurrent_streams", 100)),
+        h2_initial_window_size=int(_setting(cfg, "http2_initial_window_size", 65535)),
+        h2_max_frame_size=int(_setting(cfg, "http2_max_frame_size", 16384)),
+        h2_max_header_list_size=int(_setting(cfg, "http2_max_header_list_size", 65536)),
     )
     policy = Policy(
         permit_obsolete_folding=bool(cfg.permit_obsolete_folding),
@@ -109,12 +115,19 @@ class DriverOptions:
     # Per-request callables, None when calling them could not be observed: the default
     # pre_request only logs at debug level, the default post_request does nothing, and
     # the stock logger's access() does nothing while access logging is off.
+    # HTTP/2: offered at all (the worker can multiplex, "h2" is listed and the h2
+    # package is there), and the h2c mode for cleartext peers in forwarded_allow_ips.
+    h2_enabled: bool = False
+    http2_cleartext: str = "off"
+    server_header: bytes = b"gunicorn"
     pre_request: Callable[[Any, Any], None] | None = None
     post_request: Callable[[Any, Any, Any, Any], None] | None = None
     log_access: bool = True
 
     @classmethod
-    def from_config(cls, cfg: Any, log: Any = None, *, multithread: bool = False) -> DriverOptions:
+    def from_config(
+        cls, cfg: Any, log: Any = None, *, multithread: bool = False, http2: bool = False
+    ) -> DriverOptions:
         limits, policy = core_options(cfg)
         error_log = getattr(log, "error_log", None)
         environ = EnvironConfig(
@@ -146,8 +159,20 @@ class DriverOptions:
             sendfile=bool(_setting(cfg, "sendfile", True)),
             is_ssl=bool(_setting(cfg, "is_ssl", False)),
             timeout=float(_setting(cfg, "timeout", 30)),
+            h2_enabled=http2 and http2_wanted(cfg),
+            http2_cleartext=str(_setting(cfg, "http2_cleartext", "off")),
             **_request_hooks(cfg, log),
         )
+
+
+def http2_wanted(cfg: Any) -> bool:
+    """Whether the settings ask for HTTP/2 (``h2`` in ``http_protocols``) and it can be had."""
+    protocols = _setting(cfg, "http_protocols", ()) or ()
+    if isinstance(protocols, str):
+        protocols = protocols.split(",")
+    if "h2" not in [str(p).strip().lower() for p in protocols]:
+        return False
+    return importlib.util.find_spec("h2") is not None
 
 
 def _request_hooks(cfg: Any, log: Any) -> dict[str, Any]:
@@ -174,12 +199,16 @@ _per_worker: weakref.WeakKeyDictionary[Any, DriverOptions] = weakref.WeakKeyDict
 def worker_options(worker: Any) -> DriverOptions:
     """The options of ``worker`` (built on first use, after the worker set its environment).
 
-    ``wsgi.multithread`` is the worker class's ``wsgi_multithread`` attribute.
+    ``wsgi.multithread`` is the worker class's ``wsgi_multithread`` attribute; HTTP/2
+    is served only by worker classes whose ``supports_http2`` is True.
     """
     options = _per_worker.get(worker)
     if options is None:
         options = DriverOptions.from_config(
-            worker.cfg, worker.log, multithread=bool(getattr(worker, "wsgi_multithread", False))
+            worker.cfg,
+            worker.log,
+            multithread=bool(getattr(worker, "wsgi_multithread", False)),
+            http2=bool(getattr(worker, "supports_http2", False)),
         )
         _per_worker[worker] = options
     return options

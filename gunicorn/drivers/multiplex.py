@@ -1,0 +1,558 @@
+"""The HTTP/2 driver for blocking sockets: one reader at a time, streams on a pool.
+
+Theory of operation
+-------------------
+``H2Driver`` owns one client socket that speaks HTTP/2 and the core's ``H2Connection``.
+The worker lends it threads (gthread's pool; greenlets work the same way):
+
+* **Reading** is done by whoever holds the connection's *reader role*. A worker thread
+  that the poller woke for the socket holds it and calls ``on_readable``: it reads what
+  arrived without blocking, feeds the core, hands each new request to ``spawn`` (the
+  worker runs it as a task), delivers body pieces and resets to the streams waiting for
+  them, writes the core's answers (SETTINGS/PING acks, WINDOW_UPDATE), and gives the
+  role back by parking the socket in the poller again.
+* **Streams** run the WSGI request cycle on pool threads, concurrently. A stream that
+  needs something from the peer (body bytes, flow-control window) waits for it: if no
+  one holds the reader role it takes it (``claim``) and reads the socket itself, else it
+  waits on the connection's condition, which every reader notifies. So a stream waiting
+  for WINDOW_UPDATE blocks only itself, never the other streams nor the PING answers,
+  and a single pool thread is enough to serve every stream in turn.
+* **Writing**: the core's output is appended to one queue under the connection's lock
+  and written in order under a write lock. A response whose remaining body fits in the
+  per-stream buffer (``STREAM_BUFFER``) returns its thread at once; the bytes go out as
+  the peer opens its window, written by whoever reads the WINDOW_UPDATE.
+
+Deadlines belong to the worker (keep-alive while no stream is open, ``timeout`` while one
+is); ``close`` sends GOAWAY and closes. ``shutdown`` (graceful stop, ``max_requests``)
+sends GOAWAY naming the last stream taken and closes once those streams are done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.drivers.blocking import Handoff
+from gunicorn.http.connection import NEED_DATA
+from gunicorn.http.errors import LocalProtocolError, NoMoreData, ProtocolError
+from gunicorn.http.events import (
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    Request,
+    Response,
+    StreamReset,
+    Trailers,
+)
+from gunicorn.lifecycle.logs import log_socket_error
+from gunicorn.lifecycle.session import Session
+from gunicorn.lifecycle.wsgi import run_wsgi
+from gunicorn.wsgi.filewrapper import FileWrapper
+from gunicorn.wsgi.response import encode_headers
+
+READ_SIZE = 65536
+# Body bytes of one stream that may wait for flow-control window before the stream's
+# thread blocks (the rest of a response larger than this waits in the application).
+STREAM_BUFFER = 262144
+# Bytes read in one turn of the reader before the others get a chance.
+READ_TURN = 1048576
+# A stream answered faster than this leaves its bytes for the next stream of the same
+# batch to write (one write for the batch instead of one per stream).
+_COALESCE_SECONDS = 0.001
+# How long a waiting stream sleeps on the condition before it looks again.
+_WAIT_SLICE = 0.05
+
+# What ``on_readable`` asks of the poller.
+WANT_READ = 1
+WANT_WRITE = 2
+WANT_NOTHING = 4  # parked but not armed: the streams still running will close it
+CLOSED = 0
+
+_WOULD_BLOCK_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
+_WOULD_BLOCK_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if len(name) == 14 and name.lower() == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return -1
+
+
+class StreamGone(ConnectionResetError):
+    """The stream was reset or the connection ended while the application ran."""
+
+
+class H2Stream:
+    """One HTTP/2 request as the request cycle sees it (a ``StreamIO``)."""
+
+    __slots__ = (
+        "_body",
+        "_body_done",
+        "_conn",
+        "_remaining",
+        "_reset",
+        "io_error",
+        "request",
+        "request_trailers",
+        "stream_id",
+    )
+
+    def __init__(self, conn: H2Driver, request: Request) -> None:
+        self._conn = conn
+        self.request = request
+        self.stream_id = request.stream_id
+        self._body: deque[bytes] = deque()
+        self._body_done = not request.has_body
+        self._reset = False
+        self._remaining = -1  # body bytes the response's Content-Length still announces
+        self.io_error: BaseException | None = None
+        self.request_trailers: list[tuple[bytes, bytes]] = []
+
+    # -- events from the reader (called with the connection lock held) ---------------------
+
+    def _deliver(self, event: Event) -> None:
+        kind = type(event)
+        if kind is Data:
+            self._body.append(event.data)  # type: ignore[attr-defined]
+        elif kind is EndOfMessage:
+            self.request_trailers = event.trailers  # type: ignore[attr-defined]
+            self._body_done = True
+        elif kind is StreamReset:
+            self._reset = True
+
+    # -- StreamIO ---------------------------------------------------------------------------
+
+    def receive_body(self) -> bytes:
+        conn = self._conn
+        deadline = conn.deadline()
+        while True:
+            with conn.lock:
+                if self._body:
+                    data = self._body.popleft()
+                    conn.core.ack_body(self.stream_id, len(data))
+                    break
+                if self._body_done:
+                    return b""
+                if self._reset or conn.closed:
+                    raise NoMoreData("the client reset the stream in the request body")
+            conn.wait_for_peer(deadline)
+        conn.flush()
+        return data
+
+    def send_continue(self) -> None:
+        conn = self._conn
+        with conn.lock:
+            conn.queue(conn.core.send_continue(self.stream_id))
+        conn.flush()
+
+    def send(self, event: Event) -> None:
+        conn = self._conn
+        stream_id = self.stream_id
+        event.stream_id = stream_id
+        with conn.lock:
+            if self._reset or conn.closed:
+                self.io_error = StreamGone("the client reset the stream")
+                raise self.io_error
+            conn.queue(conn.core.send(event))
+            waiting = conn.core.buffered(stream_id)
+        kind = type(event)
+        if kind is Response:
+            self._remaining = _content_length(event.headers)  # type: ignore[attr-defined]
+            return  # the head goes out with the first body bytes or the end
+        if kind is EndOfMessage:
+            return  # written when the stream is finished (see H2Driver._run_stream)
+        if kind is Data and self._remaining >= 0:
+            self._remaining -= len(event.data)  # type: ignore[attr-defined]
+            if self._remaining <= 0 and waiting == 0:
+                return  # the body is complete: its end comes next, write them together
+        try:
+            conn.flush()
+        except OSError as exc:
+            self.io_error = exc
+            raise
+        if waiting > STREAM_BUFFER:
+            self._wait_for_window()
+
+    def _wait_for_window(self) -> None:
+        """Block this stream (only) until its buffered body fits again."""
+        conn = self._conn
+        deadline = conn.deadline()
+        while True:
+            with conn.lock:
+                if self._reset or conn.closed:
+                    self.io_error = StreamGone("the client reset the stream")
+                    raise self.io_error
+                if conn.core.buffered(self.stream_id) <= STREAM_BUFFER:
+                    return
+            try:
+                conn.wait_for_peer(deadline)
+            except OSError as exc:
+                self.io_error = exc
+                raise
+
+    def send_file(self, wrapper: FileWrapper, fd: int, offset: int, count: int) -> int | None:
+        return None  # no sendfile on HTTP/2: the adapter reads the file into DATA frames
+
+    def body_sent(self) -> int:
+        with self._conn.lock:
+            return self._conn.core.body_sent(self.stream_id)
+
+    @property
+    def body_dropped(self) -> bool:
+        with self._conn.lock:
+            return self._conn.core.body_dropped(self.stream_id)
+
+    def write_error(self, exc: ProtocolError | LocalProtocolError) -> int:
+        conn = self._conn
+        with conn.lock:
+            if conn.closed:
+                return 0
+            data = conn.core.error_response(exc, self.stream_id)
+            conn.queue(data)
+        with contextlib.suppress(OSError):
+            conn.flush()
+        return 0
+
+    def close_after_response(self) -> None:
+        self._conn.shutdown()
+
+    def send_trailers(self, headers: list[tuple[str, str]]) -> None:
+        """``environ["gunicorn.http2.send_trailers"]``: trailer fields sent with the end of
+        the response body."""
+        self.send(Trailers(encode_headers(headers)))
+
+    def extra_environ(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"gunicorn.http2.send_trailers": self.send_trailers}
+        with self._conn.lock:
+            priority = self._conn.core.priority(self.stream_id)
+        if priority is not None:
+            extra["gunicorn.http2.priority_weight"] = priority[0]
+            extra["gunicorn.http2.priority_depends_on"] = priority[1]
+        return extra
+
+
+class H2Driver:
+    """Serves the HTTP/2 streams of one client socket (see the module docstring).
+
+    ``spawn(tasks)`` runs each ``task()`` on a pool thread; ``claim()`` takes the reader role
+    if no one holds it (True) and ``park(want)`` gives it back, asking the poller for
+    ``WANT_READ``/``WANT_WRITE``/``WANT_NOTHING``.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        session: Session,
+        app: Any,
+        *,
+        spawn: Callable[[list[Callable[[], None]]], None],
+        claim: Callable[[], bool],
+        park: Callable[[int], None],
+        timeout: float,
+    ) -> None:
+        self.sock = sock
+        self.session = session
+        self.app = app
+        self.log = session.log
+        self.core: Any = session.h2_connection()
+        self.lock = threading.Lock()
+        self._progress = threading.Condition(self.lock)
+        self._write_lock = threading.Lock()
+        self._out: list[bytes] = []
+        self._spawn = spawn
+        self._claim = claim
+        self._park = park
+        self.timeout = timeout
+        self.streams: dict[int, H2Stream] = {}
+        self._waiting_tasks = 0  # streams handed to spawn and not started yet
+        self.closed = False
+        self._eof = False
+        self._going_away = False
+        self.last_activity = time.monotonic()
+        sock.setblocking(False)
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def start(self, handoff: Handoff | None = None) -> int:
+        """Send our preface (after a 101 for h2c Upgrade) and take what was read already.
+        Called by the thread that holds the reader role; returns what ``on_readable`` does."""
+        with self.lock:
+            if handoff is not None and handoff.request is not None:
+                self.core.initiate_upgrade(handoff.settings, handoff.request, handoff.body)
+            else:
+                self.core.initiate()
+            if handoff is not None and handoff.data:
+                self.core.receive_data(handoff.data)
+            started = self._dispatch()
+        self._start_streams(started)
+        return self._after_turn()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def on_readable(self) -> int:
+        """Read what arrived (the caller holds the reader role); what to ask the poller."""
+        try:
+            self._read_available()
+        except OSError as exc:
+            log_socket_error(self.log, self.session.client_addr, exc)
+            self._abort()
+        return self._after_turn()
+
+    def _read_available(self) -> None:
+        sock = self.sock
+        taken = 0
+        while taken < READ_TURN and not self._eof:
+            try:
+                data = sock.recv(READ_SIZE)
+            except _WOULD_BLOCK_READ:
+                break
+            except ssl.SSLWantWriteError:
+                break
+            if not data:
+                self._eof = True
+            taken += len(data)
+            with self.lock:
+                self.core.receive_data(data)
+                started = self._dispatch()
+            self._start_streams(started)
+            self.last_activity = time.monotonic()
+
+    def _dispatch(self) -> list[H2Stream]:
+        """Hand the core's events to the streams (called with the lock held); returns
+        the streams of new requests, to start once the lock is released."""
+        core = self.core
+        streams = self.streams
+        started: list[H2Stream] = []
+        while True:
+            event = core.next_event()
+            if event is NEED_DATA:
+                break
+            kind = type(event)
+            if kind is Request:
+                stream = H2Stream(self, event)  # type: ignore[arg-type]
+                streams[stream.stream_id] = stream
+                started.append(stream)
+            elif kind is ConnectionClosed:
+                self._eof = True
+                for stream in streams.values():
+                    stream._reset = True
+                break
+            else:
+                target = streams.get(event.stream_id)  # type: ignore[union-attr]
+                if target is not None:
+                    target._deliver(event)  # type: ignore[arg-type]
+        self._out.append(core.data_to_send())
+        self._progress.notify_all()
+        return started
+
+    def _start_streams(self, started: list[H2Stream]) -> None:
+        if started:
+            with self.lock:
+                self._waiting_tasks += len(started)
+            self._spawn([self._task(stream) for stream in started])
+
+    def _task(self, stream: H2Stream) -> Callable[[], None]:
+        def run() -> None:
+            self._run_stream(stream)
+
+        return run
+
+    def _after_turn(self) -> int:
+        """Write what is queued and decide what the poller should watch."""
+        try:
+            complete = self.flush(block=False)
+        except OSError as exc:
+            log_socket_error(self.log, self.session.client_addr, exc)
+            self._abort()
+            return CLOSED
+        with self.lock:
+            if self.closed:
+                return CLOSED
+            finished = self._eof or self.core.closed or self._going_away
+            close = finished and not self.streams
+            if close:
+                self._mark_closed()
+        if close:
+            self._release_socket()
+            return CLOSED
+        if self._eof:
+            return WANT_NOTHING if complete else WANT_WRITE
+        return WANT_READ if complete else WANT_READ | WANT_WRITE
+
+    def wait_for_peer(self, deadline: float) -> None:
+        """Block a stream until the peer sent something (or someone else read it)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("timed out waiting for the client")
+        if self.closed:
+            raise StreamGone("the connection is closed")
+        if self._claim():
+            want = CLOSED
+            try:
+                if self._wait_readable(min(remaining, 0.5)):
+                    self._read_available()
+                want = self._after_turn()
+            except OSError as exc:
+                log_socket_error(self.log, self.session.client_addr, exc)
+                self._abort()
+            finally:
+                if want != CLOSED:
+                    self._park(want)
+            return
+        with self._progress:
+            self._progress.wait(_WAIT_SLICE)
+
+    def _wait_readable(self, timeout: float) -> bool:
+        if self._eof:
+            return False
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return True
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        return bool(poller.poll(max(timeout, 0.0) * 1000.0))
+
+    def deadline(self) -> float:
+        return time.monotonic() + (self.timeout or 3600.0)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def queue(self, data: bytes) -> None:
+        """Queue bytes of the core in order (called with the lock held)."""
+        if data:
+            self._out.append(data)
+
+    def flush(self, block: bool = True) -> bool:
+        """Write the queued bytes in order; True when nothing is left. Without ``block``
+        what the socket does not take now stays queued."""
+        with self._write_lock:
+            with self.lock:
+                if self.closed:
+                    if block:
+                        raise StreamGone("the connection is closed")
+                    return True
+                self._out.append(self.core.data_to_send())
+                pending = b"".join(self._out)
+                self._out.clear()
+            if not pending:
+                return True
+            view = memoryview(pending)
+            deadline = time.monotonic() + (self.timeout or 3600.0)
+            while view:
+                try:
+                    sent = self.sock.send(view)
+                except _WOULD_BLOCK_WRITE:
+                    if not block:
+                        with self.lock:
+                            self._out.insert(0, bytes(view))
+                        return False
+                    self._wait_writable(deadline)
+                    continue
+                except ssl.SSLWantReadError:
+                    self._wait_writable(deadline)
+                    continue
+                view = view[sent:]
+            return True
+
+    def _wait_writable(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("timed out writing to the client")
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLOUT)
+        poller.poll(remaining * 1000.0)
+
+    # -- streams ------------------------------------------------------------------------------
+
+    def _run_stream(self, stream: H2Stream) -> None:
+        with self.lock:
+            self._waiting_tasks -= 1
+        started = time.monotonic()
+        try:
+            run_wsgi(self.session, stream, stream.request, self.app, stream.extra_environ())
+        finally:
+            with self.lock:
+                if not self.closed:
+                    self.core.finish_stream(stream.stream_id)
+                    self._out.append(self.core.data_to_send())
+                self.streams.pop(stream.stream_id, None)
+                done = not self.streams and (self._eof or self._going_away or self.core.closed)
+            now = time.monotonic()
+            # Streams of one batch of requests that are quick to answer go out in one
+            # write: the last of the batch writes for all. A stream that took long writes
+            # at once, so it holds no other stream's answer back for long.
+            if done or not self._waiting_tasks or now - started > _COALESCE_SECONDS:
+                with contextlib.suppress(OSError):
+                    self.flush(block=True)
+            self.last_activity = now
+            if done and self._claim():
+                # Nobody reads the connection and nothing is left to serve on it.
+                want = self._after_turn()
+                if want != CLOSED:
+                    self._park(want)
+
+    # -- ending -------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        """Whether streams are still being served."""
+        return bool(self.streams)
+
+    def shutdown(self) -> None:
+        """Graceful: GOAWAY naming the last stream taken; in-flight streams finish."""
+        with self.lock:
+            if self._going_away or self.closed:
+                return
+            self._going_away = True
+            self.core.shutdown()
+            self._out.append(self.core.data_to_send())
+        with contextlib.suppress(OSError):
+            self.flush(block=False)
+
+    def close(self) -> None:
+        """Close now (GOAWAY first, best effort). The caller holds the reader role."""
+        with self.lock:
+            if self.closed:
+                return
+            if not self.core.closed:
+                self.core.close()
+            self._out.append(self.core.data_to_send())
+        with contextlib.suppress(OSError):
+            self.flush(block=False)
+        self._abort()
+
+    def _abort(self) -> None:
+        with self.lock:
+            self._mark_closed()
+        self._release_socket()
+
+    def _mark_closed(self) -> None:
+        """(lock held) Streams still running see ``closed`` and stop; their writes fail
+        at once on the shut-down socket."""
+        if self.closed:
+            return
+        self.closed = True
+        for stream in self.streams.values():
+            stream._reset = True
+        self._progress.notify_all()
+        with contextlib.suppress(OSError):
+            # The plain socket's shutdown: SSLSocket.shutdown drops its TLS state first,
+            # and a write racing with it would go out unencrypted.
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+    def _release_socket(self) -> None:
+        """Close the descriptor once no write is under way (a closed descriptor number
+        can be reused by the next accepted connection)."""
+        with self._write_lock, contextlib.suppress(OSError):
+            self.sock.close()
+
+
+__all__ = ["CLOSED", "WANT_NOTHING", "WANT_READ", "WANT_WRITE", "H2Driver", "H2Stream"]
