@@ -583,8 +583,10 @@ class Arbiter:
             self.retire(serving.pop(0))
         older = self.children.older(self.generation)
         booted = sum(1 for c in serving if c.booted)
-        if booted >= self.num_workers and not any(c.broken for c in serving):
-            self.booted_once = True
+        if not self.booted_once and booted >= self.num_workers:
+            if not any(c.broken for c in serving):
+                self.booted_once = True
+                self.log.debug("All %s workers booted", booted)
         if older and booted >= self.num_workers:
             for child in older:
                 self.retire(child)
@@ -746,13 +748,13 @@ class Arbiter:
 
         Returns False when there is no previous working generation to go back to.
         """
-        good = [c for c in self.children.older(self.generation) if c.booted and not c.broken]
-        if not good:
+        previous = [c for c in self.children.older(self.generation) if not c.broken]
+        if not any(c.booted for c in previous):
             return False
         for child in self.children.serving(self.generation):
             self.retire(child, signal.SIGQUIT)
         self.generation += 1
-        for child in good:
+        for child in previous:
             child.generation = self.generation
             child.clear_reload_request()
         return True
@@ -833,7 +835,8 @@ class Arbiter:
         failure = self.boot_reports.pop(child.pid) if self.boot_reports is not None else None
         if child.retiring:
             return None  # asked to stop while booting (a generation rolled back)
-        if not self.booted_once or not self._working_children():
+        first_boot = child.generation == 0 and not self.booted_once
+        if first_boot or not self._working_children():
             return halt
         reason = failure.summary if failure is not None else halt.reason
         retry = "code change" if self.cfg.reload else "HUP"

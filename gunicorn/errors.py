@@ -24,3 +24,10 @@ class AppImportError(Exception):
 class WorkerExit(SystemExit):
     """Raised by a worker's signal handlers to leave at once (QUIT, INT, ABRT). Code
     that turns an application's own ``sys.exit`` into an error lets this one through."""
+
+
+class RequestTimeout(WorkerExit):
+    """Raised in the thread of a request that outlived ``timeout`` (the arbiter's SIGABRT
+    for the sync worker, the worker's own watch for gthread threads). The request cycle
+    answers the client with 500 if no byte of the response was sent, logs where the
+    application was stuck, and lets it through."""

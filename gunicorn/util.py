@@ -1,18 +1,76 @@
-"""Small helpers shared by the configuration, the arbiter and the workers."""
+"""Small helpers shared by the configuration, the arbiter and the workers.
+
+The module also keeps the helpers third-party code imports from ``gunicorn.util``
+(``import_app``, ``parse_address``, ``http_date``, ``write_error``...), with gunicorn's
+signatures; the process helpers among them live in :mod:`gunicorn.osutil`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
+import html
 import importlib
 import importlib.metadata
 import inspect
 import ipaddress
 import os
 import re
+import time
+import urllib.parse
 from typing import Any
+
+from gunicorn.osutil import close_on_exec, daemonize, seed, set_non_blocking, set_owner_process
 
 DEFAULT_WORKER = "gunicorn.workers.sync.SyncWorker"
 
 Address = tuple[str, int] | str | int
+
+__all__ = [
+    "bytes_to_str",
+    "close",
+    "close_on_exec",
+    "daemonize",
+    "getcwd",
+    "hop_headers",
+    "http_date",
+    "import_app",
+    "is_hoppish",
+    "is_ipv6",
+    "load_class",
+    "parse_address",
+    "seed",
+    "set_non_blocking",
+    "set_owner_process",
+    "split_request_uri",
+    "to_bytestring",
+    "unquote_to_wsgi_str",
+    "write",
+    "write_chunk",
+    "write_error",
+    "write_nonblock",
+]
+
+#: Response fields an application may not set: hop-by-hop ones (RFC 9110 §7.6.1) and the
+#: two the server writes itself.
+hop_headers = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "server",
+        "date",
+    }
+)
+
+
+class AddressError(RuntimeError, ValueError):
+    """A malformed bind address (a RuntimeError as in gunicorn, and a ValueError)."""
 
 
 def _normalize(dist: str) -> str:
@@ -93,7 +151,7 @@ def _as_class(uri: str, obj: Any) -> type:
 
 def _parse_port(text: str, netloc: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise ValueError(f"{text!r} is not a valid port number in address {netloc!r}")
+        raise AddressError(f"{text!r} is not a valid port number in address {netloc!r}")
     return int(text)
 
 
@@ -102,18 +160,18 @@ def parse_address(netloc: str, default_port: str = "8000") -> Address:
 
     Returns ``(host, port)`` for TCP (``HOST``, ``HOST:PORT``, ``[v6]:PORT``, ``tcp://H:P``),
     the path ``str`` for ``unix:PATH`` / ``unix://PATH`` and the ``int`` fd for ``fd://N``.
-    Raises ValueError for a malformed address.
+    Raises :class:`AddressError` (a RuntimeError and a ValueError) for a malformed address.
     """
     netloc = bytes_to_str(netloc).strip()
     if netloc.startswith("unix:"):
         path = netloc[7:] if netloc.startswith("unix://") else netloc[5:]
         if not path:
-            raise ValueError(f"unix socket address {netloc!r} has no path")
+            raise AddressError(f"unix socket address {netloc!r} has no path")
         return path
     if netloc.startswith("fd://"):
         fd = netloc[5:]
         if not fd.isdigit():
-            raise ValueError(f"{fd!r} is not a valid file descriptor")
+            raise AddressError(f"{fd!r} is not a valid file descriptor")
         return int(fd)
     if netloc.startswith("tcp://"):
         netloc = netloc[6:]
@@ -122,11 +180,11 @@ def parse_address(netloc: str, default_port: str = "8000") -> Address:
     if netloc.startswith("["):
         host, bracket, rest = netloc[1:].partition("]")
         if not bracket or (rest and not rest.startswith(":")):
-            raise ValueError(f"malformed IPv6 address {netloc!r}")
+            raise AddressError(f"malformed IPv6 address {netloc!r}")
         port = rest[1:] if rest else str(default_port)
         return host.lower(), _parse_port(port, netloc)
     if netloc.count(":") > 1:
-        raise ValueError(f"IPv6 address {netloc!r} must be written in brackets: [addr]:port")
+        raise AddressError(f"IPv6 address {netloc!r} must be written in brackets: [addr]:port")
     host, colon, port = netloc.partition(":")
     return host.lower(), _parse_port(port if colon else str(default_port), netloc)
 
@@ -140,11 +198,11 @@ def is_ipv6(addr: str) -> bool:
     return True
 
 
-def bytes_to_str(value: bytes | str) -> str:
+def bytes_to_str(b: bytes | str) -> str:
     """Decode bytes as latin-1; strings are returned unchanged."""
-    if isinstance(value, str):
-        return value
-    return str(value, "latin-1")
+    if isinstance(b, str):
+        return b
+    return str(b, "latin-1")
 
 
 def to_bytestring(value: str | bytes, encoding: str = "utf8") -> bytes:
@@ -173,8 +231,76 @@ def getcwd() -> str:
     return cwd
 
 
-def import_app(module_str: str) -> Any:
+def import_app(module: str) -> Any:
     """Import the application named ``module:callable`` (see gunicorn.app.importer)."""
     from gunicorn.app.importer import import_app as _import_app
 
-    return _import_app(module_str)
+    return _import_app(module)
+
+
+def http_date(timestamp: float | None = None) -> str:
+    """``timestamp`` (default: now) as an HTTP date: ``Sun, 06 Nov 1994 08:49:37 GMT``."""
+    return email.utils.formatdate(time.time() if timestamp is None else timestamp, usegmt=True)
+
+
+def is_hoppish(header: str) -> bool:
+    """True for a response field an application may not set (see :data:`hop_headers`)."""
+    return header.lower().strip() in hop_headers
+
+
+def split_request_uri(uri: str) -> urllib.parse.SplitResult:
+    """Split a request target; a path starting with ``//`` stays a path (not a host)."""
+    if uri.startswith("//"):
+        parts = urllib.parse.urlsplit("." + uri)
+        return parts._replace(path=parts.path[1:])
+    return urllib.parse.urlsplit(uri)
+
+
+def unquote_to_wsgi_str(string: str) -> str:
+    """Percent-decode ``string`` into the latin-1 ``str`` WSGI uses for paths."""
+    return urllib.parse.unquote_to_bytes(string).decode("latin-1")
+
+
+def close(sock: Any) -> None:
+    """Close ``sock``, ignoring an error."""
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+def write_chunk(sock: Any, data: bytes | str) -> None:
+    """Send ``data`` as one HTTP/1.1 chunk."""
+    payload = to_bytestring(data, "utf-8")
+    sock.sendall(b"%X\r\n%s\r\n" % (len(payload), payload))
+
+
+def write(sock: Any, data: bytes, chunked: bool = False) -> None:
+    """Send ``data`` on ``sock`` (as a chunk when ``chunked``)."""
+    if chunked:
+        write_chunk(sock, data)
+    else:
+        sock.sendall(data)
+
+
+def write_nonblock(sock: Any, data: bytes, chunked: bool = False) -> None:
+    """Like :func:`write` with the socket in non-blocking mode for the duration."""
+    if sock.gettimeout() == 0.0:
+        write(sock, data, chunked)
+        return
+    sock.setblocking(False)
+    try:
+        write(sock, data, chunked)
+    finally:
+        sock.setblocking(True)
+
+
+def write_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """Send a complete ``text/html`` error response and ask the client to close."""
+    body = (
+        f"<html>\n  <head>\n    <title>{reason}</title>\n  </head>\n  <body>\n"
+        f"    <h1><p>{reason}</p></h1>\n    {html.escape(mesg)}\n  </body>\n</html>\n"
+    )
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: text/html\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    write_nonblock(sock, (head + body).encode("latin-1"))

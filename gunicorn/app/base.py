@@ -15,6 +15,7 @@ import sys
 import traceback
 from typing import Any
 
+from gunicorn import debug
 from gunicorn.app.importer import ensure_path, one_line
 from gunicorn.config import Config
 from gunicorn.errors import AppImportError, ConfigError, HaltServer
@@ -95,7 +96,7 @@ class BaseApplication:
                 f"reload failed, keeping the previous configuration: {reason}"
             ) from exc
         if self.cfg.spew:
-            _install_spew()
+            debug.spew()
 
     # -- the application ---------------------------------------------------------------------
 
@@ -117,18 +118,6 @@ class BaseApplication:
             _fail(exc.reason, exc.exit_status)
         except RuntimeError as exc:
             _fail(str(exc))
-
-
-def _install_spew() -> None:
-    """Trace every executed line to stdout (``--spew``)."""
-
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
-        if event == "line":
-            code = frame.f_code
-            sys.stdout.write(f"{code.co_filename}:{frame.f_lineno} ({code.co_name})\n")
-        return tracer
-
-    sys.settrace(tracer)
 
 
 class Application(BaseApplication):
@@ -212,7 +201,7 @@ class Application(BaseApplication):
         if self.cfg.print_config or self.cfg.check_config:
             self._check_and_exit()
         if self.cfg.spew:
-            _install_spew()
+            debug.spew()
         if self.cfg.daemon:
             if os.environ.get("NOTIFY_SOCKET"):
                 sys.stderr.write(

@@ -18,6 +18,7 @@ import contextlib
 import select
 import socket
 import ssl
+import threading
 import time
 from typing import Any
 
@@ -102,10 +103,14 @@ class BlockingHTTPConnection:
         self.handoff: Handoff | None = None
         self._sniffing = self.session.mode == "sniff"
         self._sniffed = b""
+        # Set while the first bytes could still be the HTTP/2 preface: when to give up.
+        self.preface_deadline: float | None = None
         self._pending: Request | None = None
         self._pending_error: ProtocolError | None = None
         self.io_error: BaseException | None = None
         self.request_trailers: list[tuple[bytes, bytes]] = []
+        self._write_lock = threading.Lock()
+        self._aborted = False
         self._must_close = False
         self._linger = False
         self._head = b""  # a response head waiting for the first body bytes
@@ -281,10 +286,13 @@ class BlockingHTTPConnection:
             sniffed = self._sniffed + data
             verdict = negotiate.sniff_preface(sniffed) if sniffed else None
             if verdict is None and data:
+                if not self._sniffed:
+                    self.preface_deadline = time.monotonic() + negotiate.PREFACE_TIMEOUT
                 self._sniffed = sniffed
                 return
             self._sniffing = False
             self._sniffed = b""
+            self.preface_deadline = None
             if verdict:
                 self.handoff = Handoff(sniffed)
                 return
@@ -344,10 +352,28 @@ class BlockingHTTPConnection:
 
     def _write(self, data: bytes) -> None:
         try:
-            self._sendall(data)
+            with self._write_lock:
+                if self._aborted:
+                    raise ConnectionAbortedError("the request was answered after its timeout")
+                self._sendall(data)
         except OSError as exc:
             self.io_error = exc
             raise
+
+    def abort(self, exc: LocalProtocolError) -> None:
+        """From another thread, for a request stuck past its timeout: answer it with
+        ``exc``'s error page if no byte of the response went out, then shut the socket
+        so the stuck thread's later writes fail instead of mixing with ours."""
+        with self._write_lock:
+            if self._aborted:
+                return
+            self._aborted = True
+            data = b"" if self.conn.response_started else self.conn.error_response(exc)
+            with contextlib.suppress(OSError):
+                if data:
+                    self._io_timeout = 1.0
+                    self._sendall(data)
+                socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
 
     def send(self, event: Event) -> None:
         data = self.conn.send(event)
@@ -371,14 +397,15 @@ class BlockingHTTPConnection:
         return self.conn.body_dropped
 
     def write_error(self, exc: ProtocolError | LocalProtocolError) -> int:
-        data = self.conn.error_response(exc)
         self._must_close = True
         self._linger = True
-        if data:
-            try:
-                self._sendall(data)
-            except OSError as error:
-                self._socket_error(error)
+        with self._write_lock:
+            data = b"" if self._aborted else self.conn.error_response(exc)
+            if data:
+                try:
+                    self._sendall(data)
+                except OSError as error:
+                    self._socket_error(error)
         return len(data) - data.find(b"\r\n\r\n") - 4 if data else 0
 
     def send_file(self, wrapper: FileWrapper, fd: int, offset: int, count: int) -> int | None:

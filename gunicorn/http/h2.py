@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-import h2.events as h2e
 import h2.exceptions
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
@@ -51,13 +50,13 @@ from gunicorn.http.events import (
     InformationalResponse,
     Request,
     Response,
-    StreamReset,
     Trailers,
 )
 from gunicorn.http.h1 import http_date
-from gunicorn.http.h2_engine import ServerEngine, ServerStream
+from gunicorn.http.h2_engine import ServerEngine
 from gunicorn.http.h2_guards import FloodGuard
-from gunicorn.http.h2_headers import ANSWERED_STATUSES, build_request, check_trailers
+from gunicorn.http.h2_outbox import Outbox
+from gunicorn.http.h2_receive import Calm, Receiver
 from gunicorn.http.h2_response import (
     error_head,
     error_page,
@@ -67,9 +66,13 @@ from gunicorn.http.h2_response import (
     trailer_fields,
 )
 from gunicorn.http.h2_stream import (
+    CANCEL,
     DONE,
     END,
+    ENHANCE_YOUR_CALM,
     IDLE,
+    INTERNAL_ERROR,
+    NO_ERROR,
     RESET,
     SEND_TRANSITIONS,
     TRAILERS,
@@ -79,28 +82,13 @@ from gunicorn.http.headers import CONNECTION_SPECIFIC
 from gunicorn.http.limits import Limits, Policy
 from gunicorn.http.negotiate import InvalidHTTP2Settings, decode_settings, encode_settings
 
-NO_ERROR = 0x0
-PROTOCOL_ERROR = 0x1
-INTERNAL_ERROR = 0x2
-REFUSED_STREAM = 0x7
-CANCEL = 0x8
-ENHANCE_YOUR_CALM = 0xB
-
-# A DATA frame smaller than this is held back until the window allows more or the
-# rest fits (silly window avoidance against 1-byte WINDOW_UPDATE dribbling), unless
-# the peer's initial window itself is smaller.
-MIN_DATA_FRAME = 1024
 # Header list size (RFC 7541 §4.1 counting) accepted when the setting is 0 (unlimited).
 _FIELD_OVERHEAD = 32
 
 _UPGRADE_DROPPED = CONNECTION_SPECIFIC | {b"http2-settings", b"te"}
 
 
-class _Calm(Exception):
-    """A flood guard tripped."""
-
-
-class H2Connection:
+class H2Connection(Receiver):
     """The server side of one HTTP/2 connection (see the module docstring)."""
 
     http_version = "2"
@@ -121,10 +109,10 @@ class H2Connection:
         self._server_header = server_header
         self._h2 = ServerEngine()
         self._guard = FloodGuard(self._limits, clock)
-        self._events: deque[Event] = deque()
-        self._streams: dict[int, Stream] = {}
-        self._blocked: dict[int, Stream] = {}  # streams with bytes waiting for window
-        self._dropped: set[int] = set()  # streams whose queued events are skipped
+        self._outbox = Outbox(self._h2, self._guard, self._output_finished)
+        self._events = deque()
+        self._streams = {}
+        self._dropped = set()
         self._pending = b""  # our own frames (graceful GOAWAY) ahead of h2's output
         self._last_accepted = 0
         self._goaway_last = 0
@@ -132,20 +120,7 @@ class H2Connection:
         self._going_away = False
         self._closed = False
         self._window_changed = False
-        self._handlers: dict[type[h2e.Event], Callable[[h2e.Event], None]] = {
-            h2e.RequestReceived: self._on_request,  # type: ignore[dict-item]
-            h2e.DataReceived: self._on_data,  # type: ignore[dict-item]
-            h2e.StreamEnded: self._on_stream_ended,  # type: ignore[dict-item]
-            h2e.TrailersReceived: self._on_trailers,  # type: ignore[dict-item]
-            h2e.StreamReset: self._on_reset,  # type: ignore[dict-item]
-            h2e.WindowUpdated: self._on_window_update,  # type: ignore[dict-item]
-            h2e.RemoteSettingsChanged: self._on_settings,  # type: ignore[dict-item]
-            h2e.SettingsAcknowledged: self._on_control_ack,
-            h2e.PingReceived: self._on_ping,
-            h2e.PingAckReceived: self._on_control_ack,
-            h2e.PriorityUpdated: self._on_priority,  # type: ignore[dict-item]
-            h2e.ConnectionTerminated: self._on_goaway,  # type: ignore[dict-item]
-        }
+        self._handlers = self._handler_table()
 
     # ------------------------------------------------------------------ setup
 
@@ -240,8 +215,8 @@ class H2Connection:
                     return
             if self._window_changed:
                 self._window_changed = False
-                self._flush_blocked()
-        except _Calm:
+                self._outbox.flush_blocked()
+        except Calm:
             self.close(ENHANCE_YOUR_CALM)
 
     def next_event(self) -> NextEvent:
@@ -263,198 +238,6 @@ class H2Connection:
             self._closed = True
             return ConnectionClosed()
         return NEED_DATA
-
-    def _calm_if(self, tripped: bool) -> None:
-        if tripped:
-            raise _Calm
-
-    def _refused(self, stream_id: int) -> bool:
-        if self._going_away and stream_id > self._goaway_last:
-            return True
-        if 0 <= self._peer_goaway_last < stream_id:
-            return True
-        return len(self._streams) >= self._limits.h2_max_concurrent_streams
-
-    def _on_request(self, event: h2e.RequestReceived) -> None:
-        sid = event.stream_id
-        guard = self._guard
-        guard.stream_opened()
-        if not event.headers:
-            self._calm_if(guard.empty_frame())
-        ended = event.stream_ended is not None
-        if self._refused(sid):
-            self._h2.reset_stream(sid, REFUSED_STREAM)
-            if not self._going_away:
-                self._calm_if(guard.reset())
-            return
-        try:
-            request = build_request(
-                event.headers,
-                sid,
-                ended,
-                self._limits,
-                self._policy,
-                self._trusted,
-            )
-        except ProtocolError as exc:
-            self._calm_if(guard.reset())
-            if exc.status in ANSWERED_STATUSES:
-                stream = Stream(sid, b"GET")
-                stream.request_ended = ended
-                stream.finished = True
-                self._accept(stream)
-                self._answer_error(stream, exc)
-            else:
-                self._h2.reset_stream(sid, PROTOCOL_ERROR)
-            return
-        stream = Stream(sid, request.method)
-        stream.expect_continue = request.expect_continue
-        stream.content_length = request.content_length
-        if event.priority_updated is not None:
-            self._set_priority(stream, event.priority_updated)
-        self._accept(stream)
-        self._events.append(request)
-        if ended:
-            stream.request_ended = True
-            self._events.append(EndOfMessage(None, sid))
-
-    def _accept(self, stream: Stream) -> None:
-        self._streams[stream.stream_id] = stream
-        if stream.stream_id > self._last_accepted:
-            self._last_accepted = stream.stream_id
-
-    def _on_data(self, event: h2e.DataReceived) -> None:
-        sid = event.stream_id
-        data = event.data
-        size = len(data)
-        flow = event.flow_controlled_length
-        stream = self._streams.get(sid)
-        if stream is None or stream.reset or stream.finished:
-            self._ack(sid, flow)  # nobody will consume it
-            return
-        if not size and event.stream_ended is None:
-            self._calm_if(self._guard.empty_frame())
-        if flow > size:
-            self._ack(sid, flow - size)  # padding
-        stream.received += size
-        if stream.content_length is not None and stream.received > stream.content_length:
-            self._ack(sid, size)
-            self._malformed(stream)
-            return
-        if size:
-            stream.unacked += size
-            self._events.append(Data(data, sid))
-
-    def _on_trailers(self, event: h2e.TrailersReceived) -> None:
-        stream = self._streams.get(event.stream_id)
-        if stream is None or stream.reset or stream.finished:
-            return
-        h2_stream = self._h2.streams.get(event.stream_id)
-        if isinstance(h2_stream, ServerStream) and h2_stream.malformed_trailers:
-            self._malformed(stream)
-            return
-        try:
-            trailers = check_trailers(
-                event.headers,
-                self._limits,
-                self._policy,
-                self._trusted,
-            )
-        except ProtocolError:
-            self._malformed(stream)
-            return
-        self._end_request(stream, trailers)
-
-    def _on_stream_ended(self, event: h2e.StreamEnded) -> None:
-        stream = self._streams.get(event.stream_id)
-        if stream is not None and not stream.request_ended and not stream.reset:
-            self._end_request(stream, None)
-
-    def _end_request(self, stream: Stream, trailers: list[tuple[bytes, bytes]] | None) -> None:
-        stream.request_ended = True
-        if stream.finished:
-            if stream.output_done:
-                self._drop(stream)
-            return
-        expected = stream.content_length
-        if expected is not None and stream.received != expected:
-            self._malformed(stream)
-            return
-        self._events.append(EndOfMessage(trailers, stream.stream_id))
-
-    def _malformed(self, stream: Stream) -> None:
-        """RFC 9113 §8.1.1: reset a stream whose request turned out malformed."""
-        self._calm_if(self._guard.reset())
-        self._reset(stream, PROTOCOL_ERROR)
-        self._lost(stream, PROTOCOL_ERROR)
-
-    def _on_reset(self, event: h2e.StreamReset) -> None:
-        # Peer resets, and h2's own (a frame on a half-closed stream, a window
-        # overflow), count toward one budget (CVE-2023-44487, CVE-2025-8671).
-        self._calm_if(self._guard.reset())
-        stream = self._streams.get(event.stream_id)
-        if stream is None or stream.reset:
-            return
-        stream.reset = True
-        self._lost(stream, int(event.error_code))
-
-    def _lost(self, stream: Stream, error_code: int) -> None:
-        """A stream died: release its buffers and credit, tell the application."""
-        sid = stream.stream_id
-        stream.out = bytearray()
-        stream.end_action = 0
-        self._blocked.pop(sid, None)
-        if stream.unacked:
-            self._ack(sid, stream.unacked)
-            stream.unacked = 0
-        if stream.finished:
-            self._drop(stream)
-        elif not stream.delivered:
-            # The application never saw it: forget it with its queued events.
-            self._dropped.add(sid)
-            del self._streams[sid]
-        else:
-            self._events.append(StreamReset(error_code, sid))
-
-    def _on_window_update(self, event: h2e.WindowUpdated) -> None:
-        self._calm_if(self._guard.window_update())
-        self._window_changed = True
-
-    def _on_settings(self, event: h2e.RemoteSettingsChanged) -> None:
-        self._calm_if(self._guard.control_frame(answered=True))
-        changed = event.changed_settings
-        if SettingCodes.INITIAL_WINDOW_SIZE in changed or SettingCodes.MAX_FRAME_SIZE in changed:
-            self._window_changed = True
-
-    def _on_ping(self, event: h2e.Event) -> None:
-        self._calm_if(self._guard.control_frame(answered=True))
-
-    def _on_control_ack(self, event: h2e.Event) -> None:
-        self._calm_if(self._guard.control_frame(answered=False))
-
-    def _on_priority(self, event: h2e.PriorityUpdated) -> None:
-        self._calm_if(self._guard.priority_frame())
-        stream = self._streams.get(event.stream_id or 0)
-        if stream is not None:
-            self._set_priority(stream, event)
-
-    @staticmethod
-    def _set_priority(stream: Stream, event: h2e.PriorityUpdated) -> None:
-        stream.priority = (event.weight or 16, event.depends_on or 0)
-
-    def _on_goaway(self, event: h2e.ConnectionTerminated) -> None:
-        if event.error_code:
-            self._end(clear_events=True)
-            return
-        last = event.last_stream_id or 0
-        if self._peer_goaway_last < 0 or last < self._peer_goaway_last:
-            self._peer_goaway_last = last
-
-    def _end(self, clear_events: bool) -> None:
-        self._closed = True
-        if clear_events:
-            self._events.clear()
-        self._events.append(ConnectionClosed())
 
     # ----------------------------------------------------------------- output
 
@@ -478,28 +261,16 @@ class H2Connection:
         if state is None:
             raise ResponseStateError(f"cannot send {kind.__name__} in state {stream.send_state}")
         if kind is Data:
-            stream.send_state = state
             self._send_body(stream, event.data)  # type: ignore[attr-defined]
         elif kind is Response:
-            head = response_head(
-                event,  # type: ignore[arg-type]
-                stream.method,
-                self._server_header,
-                http_date(self._clock()),
-            )
-            stream.send_state = state
-            stream.body_allowed = head.body_allowed
-            if head.content_length is not None:
-                stream.remaining = head.content_length
-            if self._live(stream):
-                self._h2.send_headers(stream.stream_id, head.fields)
+            self._send_head(stream, event)  # type: ignore[arg-type]
         elif kind is EndOfMessage:
-            stream.send_state = state
-            self._end_response(stream, event.trailers or stream.trailers)  # type: ignore[attr-defined]
+            self._end_response(stream, event.trailers)  # type: ignore[attr-defined]
         elif kind is Trailers:
             stream.trailers = trailer_fields(event.headers)  # type: ignore[attr-defined]
         else:
             self._send_informational(stream, event)  # type: ignore[arg-type]
+        stream.send_state = state
         return self.data_to_send()
 
     def _live(self, stream: Stream) -> bool:
@@ -516,6 +287,20 @@ class H2Connection:
             stream.continue_sent = True
         self._h2.send_headers(stream.stream_id, fields)
 
+    def _send_head(self, stream: Stream, event: Response) -> None:
+        head = response_head(event, stream.method, self._server_header, http_date(self._clock()))
+        stream.body_allowed = head.body_allowed
+        length = head.content_length
+        if length is not None:
+            stream.remaining = length
+        if self._live(stream):
+            # Nothing can follow a head without content: END_STREAM goes with it. As
+            # over HTTP/1, trailers are sent only after a body of unknown length.
+            ends = not head.body_allowed or length == 0
+            self._h2.send_headers(stream.stream_id, head.fields, end_stream=ends)
+            if ends:
+                stream.output_done = True
+
     def _send_body(self, stream: Stream, data: bytes) -> None:
         if not data:
             return
@@ -528,125 +313,31 @@ class H2Connection:
                 # Never past Content-Length; the stream is reset at its end.
                 data = data[:remaining]
                 stream.overrun = True
-            stream.remaining = remaining - len(data)
+            remaining -= len(data)
+            stream.remaining = remaining
             if not data:
                 return
         stream.body_sent += len(data)
         if self._live(stream):
-            self._write(stream, data)
-
-    def _write(self, stream: Stream, data: bytes) -> None:
-        """Send what the windows allow now; buffer the rest."""
-        if stream.out:
-            stream.out += data
-            return
-        conn = self._h2
-        sid = stream.stream_id
-        size = len(data)
-        window = conn.local_flow_control_window(sid)
-        if size <= window and size <= conn.max_outbound_frame_size:
-            conn.send_data(sid, data)  # the usual case: one frame, window open
-            self._guard.data_frames_sent(1)
-            return
-        count = self._sendable(window, size)
-        if count:
-            view = memoryview(data)
-            self._send_frames(sid, view, count, end=False)
-            view.release()
-        if count < size:
-            stream.out = bytearray(data[count:]) if count else bytearray(data)
-            self._blocked[sid] = stream
-
-    def _sendable(self, window: int, pending: int) -> int:
-        """How many of ``pending`` bytes to send with ``window`` bytes of window."""
-        if window >= pending:
-            return pending
-        if window <= 0:
-            return 0
-        threshold = min(MIN_DATA_FRAME, self._h2.remote_settings.initial_window_size)
-        return window if window >= threshold else 0
-
-    def _send_frames(self, sid: int, view: memoryview, count: int, end: bool) -> None:
-        conn = self._h2
-        step = conn.max_outbound_frame_size
-        frames = 0
-        for start in range(0, count, step):
-            stop = min(start + step, count)
-            conn.send_data(sid, view[start:stop], end_stream=end and stop == count)
-            frames += 1
-        self._guard.data_frames_sent(frames)
-
-    def _flush_blocked(self) -> None:
-        for stream in list(self._blocked.values()):
-            if self._h2.outbound_flow_control_window <= 0:
-                return
-            self._flush(stream)
-
-    def _flush(self, stream: Stream) -> None:
-        sid = stream.stream_id
-        out = stream.out
-        if out:
-            pending = len(out)
-            count = self._sendable(self._h2.local_flow_control_window(sid), pending)
-            if not count:
-                return
-            end = count == pending and stream.end_action == END
-            view = memoryview(out)
-            self._send_frames(sid, view, count, end)
-            view.release()
-            del out[:count]
-            if out:
-                return
-            if end:
-                stream.end_action = 0
-                self._output_finished(stream)
-        self._blocked.pop(sid, None)
-        if stream.end_action:
-            self._finish_output(stream, stream.end_action)
+            # The body that completes Content-Length carries END_STREAM.
+            self._outbox.write(stream, data, end=not remaining and not stream.overrun)
 
     def _end_response(self, stream: Stream, trailers: list[tuple[bytes, bytes]]) -> None:
-        if trailers and trailers is not stream.trailers:
-            trailers = trailer_fields(trailers)
-        stream.trailers = trailers
+        if trailers:
+            stream.trailers = trailer_fields(trailers)
+        if stream.output_done or not self._live(stream):
+            return
         if stream.overrun or (stream.body_allowed and stream.remaining > 0):
             action = RESET  # the body broke its Content-Length
-        elif trailers:
+        elif stream.trailers:
             action = TRAILERS
         else:
             action = END
-        if not self._live(stream):
-            return
-        if stream.out:
-            stream.end_action = action
-        else:
-            self._finish_output(stream, action)
-
-    def _finish_output(self, stream: Stream, action: int) -> None:
-        stream.end_action = 0
-        sid = stream.stream_id
-        if action == END:
-            self._h2.end_stream(sid)
-            self._guard.data_frames_sent(1)
-        elif action == TRAILERS:
-            self._h2.send_headers(sid, stream.trailers, end_stream=True)
-        else:
-            self._reset(stream, INTERNAL_ERROR)
-        self._output_finished(stream)
+        self._outbox.end(stream, action)
 
     def _output_finished(self, stream: Stream) -> None:
-        stream.output_done = True
         if stream.finished:
             self._drop(stream)
-
-    def _reset(self, stream: Stream, error_code: int) -> None:
-        stream.reset = True
-        h2_stream = self._h2.streams.get(stream.stream_id)
-        if h2_stream is not None and not h2_stream.closed and not self._closed:
-            self._h2.reset_stream(stream.stream_id, error_code)
-
-    def _ack(self, sid: int, size: int) -> None:
-        if size > 0 and not self._closed:
-            self._h2.acknowledge_received_data(size, sid)
 
     # ------------------------------------------------------ stream operations
 
@@ -675,28 +366,26 @@ class H2Connection:
         if stream.send_state is IDLE:
             self._answer_error(stream, exc)
         elif not stream.output_done:
-            self._blocked.pop(stream_id, None)
-            stream.out = bytearray()
-            stream.send_state = DONE
+            self._outbox.discard(stream)
             self._reset(stream, INTERNAL_ERROR)
+            stream.output_done = True
+        stream.send_state = DONE
+        if stream.output_done:
             self._output_finished(stream)
         return self.data_to_send()
 
     def _answer_error(self, stream: Stream, exc: ProtocolError | LocalProtocolError) -> None:
         body = error_page(exc)
-        date = http_date(self._clock())
-        fields = error_head(exc, len(body), self._server_header, date)
+        fields = error_head(exc, len(body), self._server_header, http_date(self._clock()))
         stream.send_state = DONE
         if stream.method == b"HEAD":
             body = b""
         self._h2.send_headers(stream.stream_id, fields, end_stream=not body)
         if body:
-            self._write(stream, body)
-            if stream.out:
-                stream.end_action = END
-                return
-            self._h2.end_stream(stream.stream_id)
-        self._output_finished(stream)
+            self._outbox.write(stream, body, end=True)
+        else:
+            stream.output_done = True
+            self._output_finished(stream)
 
     def ack_body(self, stream_id: int, size: int) -> None:
         """The application consumed ``size`` body bytes: return their credit."""
@@ -715,33 +404,19 @@ class H2Connection:
         if stream is None:
             return
         stream.finished = True
-        if stream.reset or self._closed:
+        if stream.output_done or not self._live(stream):
             self._drop(stream)
         elif stream.send_state is not DONE:
-            self._blocked.pop(stream_id, None)
-            stream.out = bytearray()
+            self._outbox.discard(stream)
             self._reset(stream, INTERNAL_ERROR)
             self._drop(stream)
-        elif stream.output_done:
-            self._drop(stream)
-
-    def _drop(self, stream: Stream) -> None:
-        sid = stream.stream_id
-        if not stream.request_ended and not stream.reset:
-            self._reset(stream, NO_ERROR)
-        if stream.unacked:
-            self._ack(sid, stream.unacked)
-            stream.unacked = 0
-        self._streams.pop(sid, None)
-        self._blocked.pop(sid, None)
+        # else: the end follows the buffered bytes, then _output_finished drops it.
 
     def reset_stream(self, stream_id: int, error_code: int = CANCEL) -> bytes:
         """Reset a stream the server gives up on (e.g. no progress before a timeout)."""
         stream = self._streams.get(stream_id)
         if stream is not None and self._live(stream):
-            self._blocked.pop(stream_id, None)
-            stream.out = bytearray()
-            stream.end_action = 0
+            self._outbox.discard(stream)
             self._reset(stream, error_code)
             if stream.unacked:
                 self._ack(stream_id, stream.unacked)
@@ -784,8 +459,7 @@ class H2Connection:
         stream = self._streams.get(stream_id)
         if stream is None or not self._live(stream) or stream.output_done:
             return 0
-        window = self._h2.local_flow_control_window(stream_id)
-        return max(window - len(stream.out), 0)
+        return self._outbox.window(stream)
 
     @property
     def open_streams(self) -> int:

@@ -21,6 +21,7 @@ from gunicorn.http.errors import (
 )
 from gunicorn.http.events import Headers, Request
 from gunicorn.http.headers import (
+    _KNOWN_HOSTS,
     CONNECTION_SPECIFIC,
     FORBIDDEN_FIELD_BYTE_RE,
     FORBIDDEN_TRAILERS,
@@ -138,7 +139,7 @@ def build_request(
             elif name == b"host":
                 if host is not None:
                     raise InvalidHeader("duplicate Host header")
-                if not valid_host(value):
+                if value not in _KNOWN_HOSTS and not valid_host(value):
                     raise InvalidHeader(f"invalid Host header {value[:64]!r}")
                 host = value
             elif name == b"content-length":
@@ -193,7 +194,7 @@ def build_request(
     if method not in _COMMON_METHODS:
         method = check_method(method, policy)
     if authority is not None:
-        if not authority or not valid_host(authority):
+        if not authority or (authority not in _KNOWN_HOSTS and not valid_host(authority)):
             raise MalformedRequest(f"invalid :authority {authority[:64]!r}")
         if host is None:
             headers.insert(0, (b"host", authority))

@@ -11,6 +11,14 @@ from gunicorn.http.events import (
     Trailers,
 )
 
+# HTTP/2 error codes (RFC 9113 §7) the server sends.
+NO_ERROR = 0x0
+PROTOCOL_ERROR = 0x1
+INTERNAL_ERROR = 0x2
+REFUSED_STREAM = 0x7
+CANCEL = 0x8
+ENHANCE_YOUR_CALM = 0xB
+
 # Response states: before the final head, sending the body, response complete.
 IDLE = "IDLE"
 BODY = "BODY"

@@ -10,12 +10,17 @@ written ("N more rejected requests were not logged").
 from __future__ import annotations
 
 import errno
+import os
 import ssl
 import threading
 import time
+import traceback
 from typing import Any
 
 from gunicorn.http.errors import ForbiddenProxyRequest, ForbiddenUWSGIRequest, ProtocolError
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_STDLIB_THREADING = os.path.abspath(threading.__file__)
 
 BURST = 20
 RATE = 5.0
@@ -102,3 +107,15 @@ def log_socket_error(log: Any, peer: Any, exc: BaseException) -> None:
         log.debug("Connection from %s: %s", peer_name(peer), exc)
     else:
         log.exception("Socket error processing request.")
+
+
+def application_stack(frames: traceback.StackSummary) -> str:
+    """The frames of ``frames`` that are the application's (not the server's nor the
+    thread machinery's), formatted with file, line and function."""
+    kept = [
+        frame
+        for frame in frames
+        if not frame.filename.startswith(_PACKAGE_DIR)
+        and os.path.abspath(frame.filename) != _STDLIB_THREADING
+    ]
+    return "".join(traceback.format_list(kept)).rstrip() or "  (no frame of the application)"

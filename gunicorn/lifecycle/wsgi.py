@@ -8,12 +8,14 @@ them, and writes the access log line and calls ``post_request`` whatever happene
 from __future__ import annotations
 
 import time
+import traceback
 from datetime import timedelta
 from typing import Any
 
+from gunicorn.errors import RequestTimeout
 from gunicorn.http.errors import LocalProtocolError, ProtocolError
 from gunicorn.http.events import Request
-from gunicorn.lifecycle.logs import log_rejected, log_socket_error
+from gunicorn.lifecycle.logs import application_stack, log_rejected, log_socket_error
 from gunicorn.lifecycle.session import Session
 from gunicorn.lifecycle.stream import StreamIO
 from gunicorn.wsgi.environ import request_environ
@@ -79,6 +81,9 @@ def run_wsgi(
         responder.run(app, environ)
     except Exception as exc:
         _request_failed(session, stream, outcome, exc, req, responder, body)
+    except RequestTimeout as exc:
+        _timed_out(session, stream, outcome, exc, req, responder)
+        raise
     finally:
         if request.has_body and not body.complete:
             outcome.body_unread = True
@@ -165,6 +170,31 @@ def _request_failed(
     response = responder.response
     if responder.finished or response.headers_sent:
         return
+    record_error(response, answer, stream.write_error(answer))
+
+
+def _timed_out(
+    session: Session,
+    stream: StreamIO,
+    outcome: Outcome,
+    exc: RequestTimeout,
+    req: RequestInfo,
+    responder: WSGIResponder,
+) -> None:
+    """The request outlived ``timeout``: say where the application was, answer 500."""
+    outcome.must_close = True
+    where = application_stack(traceback.extract_tb(exc.__traceback__))
+    session.log.error(
+        "Request %s %s timed out after %ss; the application was at:\n%s",
+        req.method,
+        req.uri,
+        session.options.timeout,
+        where,
+    )
+    response = responder.response
+    if responder.finished or response.headers_sent:
+        return
+    answer = LocalProtocolError()
     record_error(response, answer, stream.write_error(answer))
 
 

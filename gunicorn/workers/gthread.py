@@ -30,14 +30,16 @@ the last beat): a worker whose threads are all stuck goes silent and the arbiter
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import select
-import selectors
 import socket
 import ssl
+import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -45,12 +47,13 @@ from typing import Any
 from gunicorn.drivers import multiplex, tls
 from gunicorn.drivers.blocking import CLOSED, NEED_DATA, SWITCH_H2, BlockingHTTPConnection, Handoff
 from gunicorn.drivers.multiplex import H2Driver
+from gunicorn.drivers.pollers import READ, WRITE, EpollPoller, SelectorPoller, make_poller
+from gunicorn.errors import RequestTimeout
+from gunicorn.http.errors import LocalProtocolError
+from gunicorn.lifecycle.logs import application_stack
 from gunicorn.lifecycle.options import DriverOptions, worker_options
 from gunicorn.lifecycle.session import Session
 from gunicorn.workers import base
-
-READ = selectors.EVENT_READ
-WRITE = selectors.EVENT_WRITE
 
 # How often the main loop wakes to sweep deadlines and beat the heart (seconds).
 _TICK = 0.5
@@ -64,120 +67,11 @@ _GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNABO
 _ACCEPT_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPT_TRANSIENT = _ACCEPT_EXHAUSTED | {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
 _ACCEPT_BACKOFF = 0.5
-
-
-# ---------------------------------------------------------------------------- pollers
-
-
-class EpollPoller:
-    """One-shot readiness over ``epoll``; safe to wait on and re-arm from many threads."""
-
-    def __init__(self) -> None:
-        self._epoll = select.epoll()
-        self._masks = {READ: select.EPOLLIN | select.EPOLLONESHOT}
-        self._masks[WRITE] = select.EPOLLOUT | select.EPOLLONESHOT
-        self._masks[READ | WRITE] = self._masks[READ] | self._masks[WRITE]
-        self._masks[0] = select.EPOLLONESHOT  # registered, reported for nothing
-
-    def add(self, fd: int, events: int) -> None:
-        """Start watching ``fd`` for ``events`` (reported once)."""
-        self._epoll.register(fd, self._masks[events])
-
-    def rearm(self, fd: int, events: int) -> None:
-        """Watch ``fd`` again after it was reported."""
-        self._epoll.modify(fd, self._masks[events])
-
-    def remove(self, fd: int) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._epoll.unregister(fd)
-
-    def wait(self, timeout: float) -> list[tuple[int, int]]:
-        """At most one ready descriptor (``(fd, raw event mask)``), or none on timeout."""
-        try:
-            return self._epoll.poll(timeout, 1)
-        except InterruptedError:
-            return []
-
-    def close(self) -> None:
-        self._epoll.close()
-
-
-class SelectorPoller:
-    """One-shot readiness over any ``selectors`` selector (platforms without epoll).
-
-    One waiting thread at a time holds the selector; changes asked for by other threads
-    are queued and applied by it, with a pipe to interrupt its wait.
-    """
-
-    def __init__(self) -> None:
-        self._selector = selectors.DefaultSelector()
-        self._leader = threading.Lock()
-        self._changes_lock = threading.Lock()
-        self._changes: list[tuple[int, int]] = []  # (fd, events); 0 = disarm, -1 = forget
-        self._ready: deque[tuple[int, int]] = deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._selector.register(self._wake_r, READ)
-
-    def _change(self, fd: int, events: int) -> None:
-        with self._changes_lock:
-            self._changes.append((fd, events))
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_w, b".")
-
-    def add(self, fd: int, events: int) -> None:
-        self._change(fd, events)
-
-    rearm = add
-
-    def remove(self, fd: int) -> None:
-        self._change(fd, -1)
-
-    def _apply_changes(self) -> None:
-        with self._changes_lock:
-            changes, self._changes = self._changes, []
-        selector = self._selector
-        for fd, events in changes:
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                selector.unregister(fd)
-            if events > 0:
-                with contextlib.suppress(ValueError, OSError):
-                    selector.register(fd, events)
-
-    def wait(self, timeout: float) -> list[tuple[int, int]]:
-        deadline = time.monotonic() + timeout
-        if not self._leader.acquire(timeout=timeout):
-            return []
-        try:
-            ready = self._ready
-            while not ready:
-                self._apply_changes()
-                remaining = deadline - time.monotonic()
-                for key, mask in self._selector.select(max(0.0, remaining)):
-                    if key.fd == self._wake_r:
-                        with contextlib.suppress(BlockingIOError):
-                            os.read(self._wake_r, 4096)
-                        continue
-                    self._selector.unregister(key.fd)
-                    ready.append((key.fd, mask))
-                if remaining <= 0:
-                    break
-            return [ready.popleft()] if ready else []
-        finally:
-            self._leader.release()
-
-    def close(self) -> None:
-        self._selector.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-
-
-def make_poller() -> EpollPoller | SelectorPoller:
-    """The fastest one-shot poller of this platform."""
-    if hasattr(select, "epoll"):
-        return EpollPoller()
-    return SelectorPoller()
+# How long a thread that was sent RequestTimeout may take to leave the application.
+_ABORT_GRACE = 1.0
+# How long a stopping worker keeps idle keep-alive connections open to answer a request
+# that was already on its way (with Connection: close).
+_LINGER = 2.0
 
 
 # ------------------------------------------------------------------------ connections
@@ -202,12 +96,15 @@ class Client:
 class _Slot:
     """What one pool thread is doing, for the heartbeat (written by that thread only)."""
 
-    __slots__ = ("busy", "client", "served")
+    __slots__ = ("aborted", "busy", "client", "ident", "served", "started")
 
     def __init__(self) -> None:
         self.busy = False
         self.served = 0
         self.client: Client | None = None
+        self.ident = 0  # the thread's identifier
+        self.started = 0.0  # when the current request (or task) began
+        self.aborted = 0.0  # when RequestTimeout was sent to the thread, 0.0 if not
 
 
 # ----------------------------------------------------------------------------- worker
@@ -300,6 +197,7 @@ class ThreadWorker(base.Worker):
             self._beat()
             now = self._clock()
             self._close_expired(now)
+            self._watch_requests(now)
             if self._accept_retry_at and now >= self._accept_retry_at:
                 self._accept_retry_at = 0.0
                 self._rearm_listeners()
@@ -335,6 +233,39 @@ class ThreadWorker(base.Worker):
             self._last_served = served
             self.notify()
 
+    def _watch_requests(self, now: float) -> None:
+        """A request running longer than ``timeout`` gets ``RequestTimeout`` raised in its
+        thread: the request cycle answers 500 (if no byte was sent) and logs where the
+        application was. A thread blocked outside Python cannot take it: a second later
+        its stack is logged from here, its client answered and the worker retired (the
+        arbiter starts a fresh one; the stuck thread ends with this process)."""
+        limit = float(self.cfg.timeout or 0)
+        if limit <= 0:
+            return
+        for slot in self._slots:
+            if not slot.busy:
+                continue
+            if not slot.aborted:
+                if now - slot.started > limit:
+                    slot.aborted = now
+                    _raise_in_thread(slot.ident, RequestTimeout)
+            elif now - slot.aborted > _ABORT_GRACE and self.alive:
+                self._stuck(slot, limit)
+
+    def _stuck(self, slot: _Slot, limit: float) -> None:
+        frame = sys._current_frames().get(slot.ident)
+        where = application_stack(traceback.extract_stack(frame)) if frame else "  (unknown)"
+        self.log.error(
+            "A request timed out after %ss and its thread is blocked; it was at:\n%s",
+            limit,
+            where,
+        )
+        client = slot.client
+        if client is not None and type(client.http) is BlockingHTTPConnection:
+            client.http.abort(LocalProtocolError())
+        self.log.info("Retiring this worker to get its thread back")
+        self.alive = False
+
     def _close_expired(self, now: float) -> None:
         for client in list(self._parked.values()):
             if client.deadline > now:
@@ -349,28 +280,33 @@ class ThreadWorker(base.Worker):
                 self._close(client)
 
     def _graceful_stop(self) -> None:
-        """Stop accepting; finish every request already received (answered with
-        ``Connection: close``, or HTTP/2 GOAWAY); close connections idle between
-        requests; wait for busy threads up to ``graceful_timeout``."""
+        """Stop accepting at once; finish every request already received, answered with
+        ``Connection: close`` (HTTP/2: GOAWAY, in-flight streams finish); keep idle
+        keep-alive connections for ``_LINGER`` seconds so that a request already on its
+        way is answered instead of meeting a closed socket, then close them; give busy
+        threads up to ``graceful_timeout``."""
         self._accepting = False
         poller = self.poller
         assert poller is not None
         for fd in self._listeners:
             poller.remove(fd)
-        for slot in self._slots:
-            # Responses still to come announce the close (a flag the core reads).
-            client = slot.client
-            if client is not None and client.http is not None:
-                client.http.close_after_response()
+        # A response under way keeps what it announced (a keep-alive promised may not
+        # become a close behind the client's back); the next request on that connection
+        # is answered with Connection: close, as every request from now on.
         for driver in list(self._h2):
             driver.shutdown()
-        deadline = self._clock() + float(self.cfg.graceful_timeout)
+        now = self._clock()
+        deadline = now + float(self.cfg.graceful_timeout)
+        linger_until = min(now + _LINGER, deadline)
         while True:
-            self._retire_parked()
-            busy = self._tasks or any(slot.busy for slot in self._slots)
-            if not busy and not self._parked_with_work():
+            now = self._clock()
+            if now >= linger_until:
+                self._retire_idle()
+            # A thread stuck past its timeout is not waited for: it ends with the process.
+            busy = self._tasks or any(slot.busy and not slot.aborted for slot in self._slots)
+            if now >= linger_until and not busy and not self._parked_with_work():
                 break
-            if self._clock() >= deadline:
+            if now >= deadline:
                 break
             self.notify()
             time.sleep(0.05)
@@ -380,27 +316,27 @@ class ThreadWorker(base.Worker):
             thread.join(max(0.0, min(_POLL_WAIT * 2, deadline - self._clock())))
 
     def _parked_with_work(self) -> bool:
-        return any(
-            type(client.http) is H2Driver and client.http.active
-            for client in list(self._parked.values())
-        )
-
-    def _retire_parked(self) -> None:
-        """During a graceful stop: close parked connections that are idle between
-        requests; one whose next request has (partly) arrived is served instead."""
+        """Parked connections that still have something to answer."""
         for client in list(self._parked.values()):
             http = client.http
             if type(http) is H2Driver:
-                if not http.active and self._claim_client(client):
-                    self._close(client)
-                continue
-            if client.handshaking or not _has_input(client.sock):
-                if self._claim_client(client):
-                    self._close(client)
-            elif self._claim_client(client):
-                if http is not None:
-                    http.close_after_response()
-                self._spawn([lambda client=client: self._serve(client)])
+                if http.active:
+                    return True
+            elif not client.handshaking and _has_input(client.sock):
+                return True
+        return False
+
+    def _retire_idle(self) -> None:
+        """Close parked connections idle between requests (those whose next request has
+        arrived are left to the pool threads, which answer it with ``Connection: close``)."""
+        for client in list(self._parked.values()):
+            http = client.http
+            if type(http) is H2Driver:
+                idle = not http.active
+            else:
+                idle = client.handshaking or not _has_input(client.sock)
+            if idle and self._claim_client(client):
+                self._close(client)
 
     def _close_parked(self) -> None:
         for client in list(self._parked.values()):
@@ -454,18 +390,34 @@ class ThreadWorker(base.Worker):
     def _run_task(self, slot: _Slot, task: Callable[[], None]) -> None:
         if self._tasks and self._idle:
             self._wake()  # more are waiting: share them
+        slot.started = self._clock()
         slot.busy = True
         try:
             task()
         except Exception:
             self.log.exception("Error in a pool task")
+        except RequestTimeout:
+            pass  # answered and logged by the request cycle; the thread lives on
         finally:
             slot.served += 1
             slot.busy = False
+            if slot.aborted:
+                _cancel_in_thread(slot.ident)
+                slot.aborted = 0.0
 
     # -- pool threads ----------------------------------------------------------------------
 
     def _pool_thread(self, slot: _Slot) -> None:
+        slot.ident = threading.get_ident()
+        while self._serving:
+            try:
+                self._pool_loop(slot)
+            except RequestTimeout:
+                # Delivered after its request had ended: nothing to answer any more.
+                slot.busy = False
+                slot.aborted = 0.0
+
+    def _pool_loop(self, slot: _Slot) -> None:
         poller = self.poller
         assert poller is not None
         wait = poller.wait
@@ -506,15 +458,21 @@ class ThreadWorker(base.Worker):
                 if client is None:
                     continue  # closed by its deadline meanwhile, or read by its stream
                 slot.client = client
+                slot.started = self._clock()
                 slot.busy = True
                 try:
-                    self._serve(client)
+                    self._serve(client, slot)
+                except RequestTimeout:
+                    self._close_busy(client)  # answered and logged by the request cycle
                 except BaseException as exc:  # a pool thread must not die with a request
                     self._drop(client, exc)
                 finally:
                     slot.served += 1
                     slot.busy = False
                     slot.client = None
+                    if slot.aborted:
+                        _cancel_in_thread(slot.ident)
+                        slot.aborted = 0.0
 
     def _accept(self, listener: Any) -> None:
         now = self._clock()
@@ -625,7 +583,7 @@ class ThreadWorker(base.Worker):
             events |= WRITE
         self._park(client, events)
 
-    def _serve(self, client: Client) -> None:
+    def _serve(self, client: Client, slot: _Slot | None = None) -> None:
         """Serve what a ready connection sent; park it again or close it."""
         sock = client.sock
         if client.handshaking:
@@ -648,6 +606,9 @@ class ThreadWorker(base.Worker):
                 sock.settimeout(0.0)  # reading a head never waits for the client
             state = http.receive_request()
             if state == NEED_DATA:
+                if http.preface_deadline is not None:
+                    # A partial HTTP/2 preface gets a second, not the head's timeout.
+                    client.deadline = min(client.deadline, http.preface_deadline)
                 break
             if state == CLOSED:
                 self._forget(client)
@@ -657,16 +618,18 @@ class ThreadWorker(base.Worker):
                 return
             if self._keepalive <= 0 or not self._accepting:
                 http.close_after_response()
+            if slot is not None:
+                slot.started = self._clock()  # each request has its own timeout
             if not http.serve_one():  # the driver closed the connection, or handed it over
                 if http.handoff is not None:
                     self._switch_to_h2(client, http.handoff)
                     return
                 self._forget(client)
                 return
-            if not self.alive:
-                http.close()
-                self._forget(client)
-                return
+            # A response that promised keep-alive is never followed by a close here,
+            # even when the worker is stopping: the client may already be sending its
+            # next request. The graceful stop answers that one with Connection: close,
+            # or closes the connection once it has been idle for a while.
             client.idle = True
             client.deadline = self._clock() + self._keepalive
             if not http.has_pending_request:
@@ -727,6 +690,16 @@ class ThreadWorker(base.Worker):
             self._accept_paused = False
         if resume:
             self._rearm_listeners()
+
+
+def _raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
+    """Raise ``exc_type`` in thread ``ident`` at its next Python instruction."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
+
+
+def _cancel_in_thread(ident: int) -> None:
+    """Withdraw an exception sent with ``_raise_in_thread`` that was not raised yet."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
 
 
 def _has_input(sock: socket.socket) -> bool:

@@ -14,10 +14,12 @@ import os
 import select
 import socket
 import ssl
+from types import FrameType
 from typing import Any
 
 from gunicorn.drivers import tls
 from gunicorn.drivers.blocking import BlockingHTTPConnection
+from gunicorn.errors import RequestTimeout
 from gunicorn.lifecycle.options import http2_wanted
 from gunicorn.workers import base
 
@@ -45,6 +47,13 @@ class SyncWorker(base.Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._ssl_context: ssl.SSLContext | None = None
+
+    def handle_abort(self, sig: int, frame: FrameType | None) -> None:
+        """The arbiter found this worker silent past ``timeout``: whatever request is in
+        progress is answered with 500 and its stack logged (``run_wsgi``) on the way out."""
+        self.alive = False
+        self.cfg.worker_abort(self)
+        raise RequestTimeout(1)
 
     def run(self) -> None:
         for listener in self.sockets:

@@ -4,16 +4,20 @@ Each test module gets a ``gunicorn -k gthread --threads 1 --http-protocols h2,h1
 transport: h2c with prior knowledge, and TLS with ALPN ``h2`` (``target`` is parametrised over
 both). A module can add command-line arguments with a ``GUNICORN_ARGS`` tuple.
 
-Dev aid only: ``H2_TARGET=nghttpd`` runs the same cases against ``nghttpd`` (Debian
-``nghttp2-server``), a conformant reference server; cases that need our test application are
-then skipped. CI never sets it.
+Dev aids only (CI sets neither): ``H2_TARGET=nghttpd`` runs the same cases against
+``nghttpd`` (Debian ``nghttp2-server``), a conformant reference server; cases that need our
+test application are then skipped. ``H2_GUNICORN=/path/to/gunicorn`` runs another gunicorn
+build (e.g. a reference release in a separate virtualenv) with the same arguments and app;
+``H2_EXTRA_ARGS`` appends arguments to every gunicorn command line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
+import queue
 import shutil
 import socket
 import ssl
@@ -24,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.certs import TestCerts, make_certs
@@ -34,6 +39,8 @@ from tests.support import Gunicorn, wait_until
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRANSPORTS = ("h2c", "tls")
 TARGET_KIND = os.environ.get("H2_TARGET", "gunicorn")
+GUNICORN_COMMAND = [os.environ["H2_GUNICORN"]] if os.environ.get("H2_GUNICORN") else None
+EXTRA_ARGS = tuple(os.environ.get("H2_EXTRA_ARGS", "").split())
 
 # The server under test, as the brief fixes it: default HTTP/2 settings, one thread.
 GUNICORN_BASE = ("-k", "gthread", "--threads", "1", "--http-protocols", "h2,h1")
@@ -61,9 +68,11 @@ def run_gunicorn(
         *GUNICORN_BASE,
         *args,
         *extra,
+        *EXTRA_ARGS,
         "tests.http2.apps:app",
         cwd=REPO_ROOT,
         env={"H2_TEST_CALLS": str(calls)},
+        command=GUNICORN_COMMAND,
     )
     with server:
         assert isinstance(server.address, tuple)
@@ -75,6 +84,13 @@ def run_gunicorn(
             transport=transport,
             extras={"server": server, "calls": calls, "certs": certs},
         )
+
+
+def server_pid(target: Target) -> int:
+    """The process serving ``target``: gunicorn's (single) worker, or nghttpd."""
+    if "server" in target.extras:
+        return int(target.extras["server"].wait_workers(1)[0])
+    return int(target.extras["pid"])
 
 
 def _free_port() -> int:
@@ -208,3 +224,156 @@ def app_target(target: Target) -> Target:
     if target.name != "gunicorn":
         pytest.skip(f"needs the test application ({target.name} has none)")
     return target
+
+
+# ----------------------------------------------------------------------------- the probe
+
+MiB = 1 << 20
+
+
+def _probe_main(
+    address: tuple[str, int],
+    ca: str | None,
+    pid: int,
+    interval: float,
+    timeout: float,
+    stop: Any,
+    samples: Any,
+) -> None:
+    """The probe process: one GET every ``interval`` on a kept connection; each sample is
+    (start time, latency or None, error or None, the server's RSS)."""
+    context = None
+    if ca is not None:
+        context = ssl.create_default_context(cafile=ca)
+        context.set_alpn_protocols(["h2"])
+    target = Target(address, context)
+    client: H2Client | None = None
+    next_tick = time.monotonic()
+    while not stop.is_set():
+        started, latency, error = time.monotonic(), None, None
+        try:
+            if client is None or client.closed or client.goaway is not None:
+                if client is not None:
+                    client.close()
+                client = target.client(timeout=timeout)
+            started = time.monotonic()
+            response = client.request("/hello", headers=[("x-case", "probe")])
+            latency = time.monotonic() - started
+            if response.status != 200:
+                error = f"status {response.status}"
+        except (AssertionError, OSError) as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if client is not None:
+                client.close()
+            client = None
+        try:
+            rss = int(psutil.Process(pid).memory_info().rss)
+        except psutil.NoSuchProcess:
+            rss, error = 0, error or "the server process exited"
+        samples.put((started, latency, error, rss))
+        next_tick = max(next_tick + interval, time.monotonic())
+        stop.wait(max(next_tick - time.monotonic(), 0))
+    if client is not None:
+        client.close()
+
+
+class Probe:
+    """A second client, in its own process (so that an attacker in the test process cannot
+    slow it down): one GET every ``interval`` while the server's RSS is sampled.
+
+    ``begin()`` starts a measurement window; the statistics cover samples taken since.
+    """
+
+    def __init__(self, target: Target, interval: float = 0.1, request_timeout: float = 5.0):
+        self.interval = interval
+        certs: TestCerts | None = target.extras.get("certs")
+        ca = str(certs.ca) if target.tls is not None and certs is not None else None
+        spawn = multiprocessing.get_context("spawn")
+        self._stop = spawn.Event()
+        self._samples: Any = spawn.Queue()
+        self._process = spawn.Process(
+            target=_probe_main,
+            args=(target.address, ca, server_pid(target), interval, request_timeout),
+            kwargs={"stop": self._stop, "samples": self._samples},
+            daemon=True,
+        )
+        self._all: list[tuple[float, float | None, str | None, int]] = []
+        self._since = 0.0
+        self._timeout = request_timeout
+
+    def __enter__(self) -> Probe:
+        self._process.start()
+        self.begin()
+        self.wait_samples(1, timeout=30)  # the child is up and has been served once
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._process.join(timeout=self._timeout + 5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=5)
+        self._samples.close()
+        self._samples.join_thread()
+
+    def _collect(self, wait: float = 0.0) -> None:
+        try:
+            self._all.append(
+                self._samples.get(timeout=wait) if wait else self._samples.get_nowait()
+            )
+            while True:
+                self._all.append(self._samples.get_nowait())
+        except queue.Empty:
+            return
+
+    def begin(self) -> None:
+        self._collect()
+        self._since = time.monotonic()
+
+    @property
+    def window(self) -> list[tuple[float, float | None, str | None, int]]:
+        self._collect()
+        return [s for s in self._all if s[0] >= self._since]
+
+    def wait_samples(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until ``count`` more samples (requests done or failed) have arrived."""
+        self._collect()
+        goal = len(self._all) + count
+        deadline = time.monotonic() + timeout
+        while len(self._all) < goal:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"the probe got no answer for {timeout}s: {self.summary()}"
+            self._collect(wait=min(remaining, 0.5))
+
+    @property
+    def latencies(self) -> list[float]:
+        return [s[1] for s in self.window if s[1] is not None]
+
+    @property
+    def failures(self) -> list[str]:
+        return [s[2] for s in self.window if s[2] is not None]
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+
+    @property
+    def rss_growth(self) -> int:
+        rss = [s[3] for s in self.window if s[3]]
+        return max(rss) - rss[0] if rss else 0
+
+    def summary(self) -> str:
+        return (
+            f"probe: {len(self.latencies)} answered, {len(self.failures)} failed, "
+            f"p99 {self.p99 * 1000:.1f} ms, max {max(self.latencies, default=0) * 1000:.1f} ms, "
+            f"server RSS +{self.rss_growth / MiB:.1f} MiB"
+        )
+
+    def assert_healthy(self, p99_limit: float | None = 0.25) -> None:
+        """No failure, at least 3 answers, p99 under ``p99_limit``, RSS growth < 32 MiB."""
+        assert not self.failures, f"probe failures: {self.failures[:3]}"
+        assert len(self.latencies) >= 3, f"too few probe answers: {self.summary()}"
+        if p99_limit is not None:
+            assert self.p99 < p99_limit, self.summary()
+        assert self.rss_growth < 32 * MiB, self.summary()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gunicorn.workers.gthread import READ, WRITE, EpollPoller, SelectorPoller, make_poller
+from gunicorn.drivers.pollers import READ, WRITE, EpollPoller, SelectorPoller, make_poller
 
 POLLERS = [SelectorPoller]
 if hasattr(select, "epoll"):

@@ -119,6 +119,14 @@ def sleep(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     return _reply(start_response, b"slept")
 
 
+def spin(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Busy in Python code (not in a system call) for ``t`` seconds."""
+    ends = time.monotonic() + float(_query(environ).get("t", "1"))
+    while time.monotonic() < ends:
+        pass
+    return _reply(start_response, b"spun")
+
+
 def pid(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     return _reply(start_response, str(os.getpid()).encode())
 
@@ -159,6 +167,7 @@ ROUTES: dict[str, Callable[[Environ, StartResponse], Iterable[bytes]]] = {
     "/stream": stream,
     "/file": file_response,
     "/sleep": sleep,
+    "/spin": spin,
     "/pid": pid,
     "/errors": errors_stream,
     "/ignore-body": ignore_body,
