@@ -31,8 +31,8 @@ import time
 import traceback
 from typing import Any
 
-from gunicorn import __version__, osutil, sock, systemd
-from gunicorn.children import BootFailure, BootReports, Child, Children, exit_report
+from gunicorn import __version__, osutil, sock, systemd, util
+from gunicorn.children import BootReports, Child, Children, describe_status, exit_report
 from gunicorn.errors import AppImportError, HaltServer
 from gunicorn.pidfile import Pidfile
 from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR, files_in_traceback
@@ -85,13 +85,13 @@ class Arbiter:
         self.booted_once = False
         #: Set when workers cannot boot while others keep serving: no new worker is
         #: spawned until the next HUP or code change.
-        self.boot_failure: tuple[HaltServer, BootFailure | None] | None = None
+        self.boot_failure: HaltServer | None = None
         #: Files named by the last boot failure's traceback (``--reload``), with mtimes.
         self._failed_files: dict[str, float] = {}
 
         args = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
         args[0] = sys.executable
-        self.START_CTX: dict[Any, Any] = {"args": args, "cwd": _startup_cwd(), 0: sys.executable}
+        self.START_CTX: dict[Any, Any] = {"args": args, "cwd": util.getcwd(), 0: sys.executable}
         self.setup(app)
 
     # -- configuration ---------------------------------------------------------------------
@@ -571,7 +571,7 @@ class Arbiter:
         missing = self.num_workers - len(serving)
         if missing > 0 and self.boot_failure is not None:
             if not serving and not self.children.older(self.generation):
-                raise self.boot_failure[0]  # nothing left serving: stop as at first boot
+                raise self.boot_failure  # nothing left serving: stop as at first boot
             missing = 0
         if missing > 0 and self.children.older(self.generation):
             # A new generation proves itself with one worker before the rest start.
@@ -583,10 +583,10 @@ class Arbiter:
             self.retire(serving.pop(0))
         older = self.children.older(self.generation)
         booted = sum(1 for c in serving if c.booted)
-        if not self.booted_once and booted >= self.num_workers:
-            if not any(c.broken for c in serving):
-                self.booted_once = True
-                self.log.debug("All %s workers booted", booted)
+        full = booted >= self.num_workers and not any(c.broken for c in serving)
+        if full and not self.booted_once:
+            self.booted_once = True
+            self.log.debug("All %s workers booted", booted)
         if older and booted >= self.num_workers:
             for child in older:
                 self.retire(child)
@@ -625,7 +625,8 @@ class Arbiter:
         )
         # While other workers serve, a load failure must end this one (never an error page).
         worker.serve_load_errors = not self._working_children()
-        if self._per_worker_ports():
+        if self._per_worker_ports() and hasattr(worker, "own_addresses"):
+            # reuse_port: the worker binds its TCP listeners once its app has loaded.
             worker.own_addresses = [a for a in self.cfg.address if isinstance(a, tuple)]
         self.cfg.pre_fork(self, worker)
         pid = os.fork()
@@ -654,6 +655,11 @@ class Arbiter:
         try:
             osutil.setproctitle(f"worker [{self.proc_name}]")
             self.log.info("Booting worker with pid: %s", worker.pid)
+            if self._per_worker_ports() and not hasattr(worker, "own_addresses"):
+                # A worker class not built on gunicorn's base: bind for it now.
+                tcp = [a for a in self.cfg.address if isinstance(a, tuple)]
+                own = sock.create_sockets(self.cfg, self.log, addresses=tcp)
+                worker.sockets = [*worker.sockets, *own]
             self.cfg.post_fork(self, worker)
             if self.cfg.reload:
                 from gunicorn.reloader import make_reloader
@@ -814,6 +820,7 @@ class Arbiter:
                 level, line = report
                 log = {logging.ERROR: self.log.error, logging.WARNING: self.log.warning}
                 log.get(level, self.log.info)(line)
+            child.refresh()  # the boot flag it set just before exiting, if any
             child.close()
             self.cfg.child_exit(self, child.worker)
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
@@ -833,14 +840,16 @@ class Arbiter:
         else:
             halt = HaltServer("App failed to load.", self.APP_LOAD_ERROR)
         failure = self.boot_reports.pop(child.pid) if self.boot_reports is not None else None
-        if child.retiring:
-            return None  # asked to stop while booting (a generation rolled back)
+        if child.retiring or (child.booted and not child.broken):
+            return None  # asked to stop while booting, or it had booted: not a boot failure
         first_boot = child.generation == 0 and not self.booted_once
         if first_boot or not self._working_children():
             return halt
+        if child.generation != self.generation:
+            return None  # a newer generation (another HUP) has replaced it already
         reason = failure.summary if failure is not None else halt.reason
         retry = "code change" if self.cfg.reload else "HUP"
-        if child.generation == self.generation and self._roll_back():
+        if self._roll_back():
             self.log.error(
                 "New workers failed to boot; the previous workers keep serving until the "
                 "next %s: %s",
@@ -853,7 +862,7 @@ class Arbiter:
                 retry,
                 reason,
             )
-        self.boot_failure = (halt, failure)
+        self.boot_failure = halt
         if self.cfg.reload and failure is not None:
             self._watch_failed_files(failure.files)
         return None
@@ -868,31 +877,12 @@ class Arbiter:
 
     def _reexec_child_exited(self, status: int) -> None:
         self.reexec_pid = 0
-        self.log.info("New master (USR2) exited with status %s", _describe_status(status))
+        self.log.info("New master (USR2) exited with status %s", describe_status(status))
 
     # Defined last: inside the class body this name would hide the ``signal`` module.
     def signal(self, sig: int, frame: Any) -> None:
         """Signal handler: enqueue only (the loop does the work)."""
         self.SIG_QUEUE.put(sig)
-
-
-def _describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"signal {os.WTERMSIG(status)}"
-    return str(os.WEXITSTATUS(status))
-
-
-def _startup_cwd() -> str:
-    """The working directory, preferring ``$PWD`` when it names the same place."""
-    cwd = os.getcwd()
-    pwd = os.environ.get("PWD")
-    if pwd:
-        try:
-            if os.path.samefile(pwd, cwd):
-                return pwd
-        except OSError:
-            pass
-    return cwd
 
 
 def _move_fds(fds: list[int], start: int) -> list[int]:

@@ -231,3 +231,10 @@ def exit_report(pid: int, status: int, killed_by_master: bool) -> tuple[int, str
     if sig == signal.SIGTERM:
         return logging.INFO, message
     return logging.WARNING, message
+
+
+def describe_status(status: int) -> str:
+    """A wait status in words: the exit code, or ``signal N``."""
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return str(os.WEXITSTATUS(status))

@@ -133,19 +133,31 @@ def test_the_server_never_imports_the_faces() -> None:
 
 
 def test_importing_the_core_loads_no_io_module() -> None:
+    # The h2 package logs through ``logging``, which loads ``threading``: what the
+    # protocol libraries load by themselves is theirs; the core must add nothing to it.
     core = sorted(
-        "gunicorn.http." + p.stem
-        for p in (PACKAGE / "http").glob("*.py")
+        "gunicorn.http." + ".".join(p.relative_to(PACKAGE / "http").with_suffix("").parts)
+        for p in (PACKAGE / "http").rglob("*.py")
         if p.stem != "__init__" and not is_face(p)
     )
+    libraries = "import h2.connection, h2.config, h2.events, hpack, hyperframe.frame\n"
+    forbidden = sorted(FORBIDDEN_IN_CORE)
+    loaded = f"print(sorted(m for m in {forbidden!r} if m in sys.modules))\n"
+    baseline = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + libraries + loaded],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     code = (
         "import sys\n"
+        + libraries
         + "".join(f"import {name}\n" for name in core)
-        + f"print(sorted(m for m in {sorted(FORBIDDEN_IN_CORE)!r} if m in sys.modules))\n"
+        + loaded
         + "print(sorted(m for m in sys.modules if m.startswith('gunicorn')"
         + " and not m.startswith('gunicorn.http') and m != 'gunicorn'))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert out == ["[]", "[]"], out
+    assert out == [baseline[0], "[]"], out

@@ -16,7 +16,7 @@ from typing import Any
 
 from gunicorn import __version__, util
 from gunicorn.config.validators import InvalidSetting, validate_bool, validate_string
-from gunicorn.config.workers import SUPPORTED_WORKERS, WORKER_REQUIREMENTS
+from gunicorn.config.workers import REMOVED_WORKERS, SUPPORTED_WORKERS, WORKER_REQUIREMENTS
 from gunicorn.errors import ConfigError
 
 # Attributes of a setting that hold plain functions and must not become bound methods.
@@ -261,8 +261,11 @@ class Config:
         short = uri.lstrip("#")
         if "." not in short and ":" not in short:
             if short not in SUPPORTED_WORKERS:
+                removed = REMOVED_WORKERS.get(short)
                 raise ConfigError(
-                    f"Unknown worker class {uri!r}; valid names are "
+                    f"Unknown worker class {uri!r}"
+                    + (f" ({removed})" if removed else "")
+                    + "; valid names are "
                     f"{', '.join(sorted(SUPPORTED_WORKERS))} "
                     "(or a dotted path such as mypackage.workers.MyWorker)"
                 )

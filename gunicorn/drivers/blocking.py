@@ -18,13 +18,20 @@ import contextlib
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.drivers.sendfile import can_sendfile, copy_file, sendfile
 from gunicorn.http.connection import NEED_DATA as CORE_NEED_DATA
-from gunicorn.http.errors import LocalProtocolError, NoMoreData, ProtocolError
+from gunicorn.http.errors import (
+    InvalidRequestLine,
+    LocalProtocolError,
+    NoMoreData,
+    ProtocolError,
+)
 from gunicorn.http.events import Data, EndOfMessage, Event, InformationalResponse, Request, Response
 from gunicorn.lifecycle.logs import log_rejected, log_socket_error
 from gunicorn.lifecycle.options import DriverOptions, worker_options
@@ -39,6 +46,9 @@ READ_SIZE = 65536
 # reset (RFC 9112 §9.6).
 LINGER_BYTES = 65536
 LINGER_SECONDS = 1.0
+
+# A wait on the client longer than this is a slow client (see _wait_io).
+_SLOW_CLIENT = 0.01
 
 # receive_request() results
 REQUEST_READY = 1
@@ -67,6 +77,12 @@ class Handoff:
         self.request = request
         self.body = body
         self.settings = settings
+
+
+def reset_on_close(sock: socket.socket) -> None:
+    """Make the next close discard unsent data and reset the connection."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 class BlockingHTTPConnection:
@@ -111,6 +127,8 @@ class BlockingHTTPConnection:
         self.request_trailers: list[tuple[bytes, bytes]] = []
         self._write_lock = threading.Lock()
         self._aborted = False
+        # Told when this thread starts and stops waiting on a slow client (gthread).
+        self.client_wait: Callable[[bool], None] | None = None
         self._must_close = False
         self._linger = False
         self._head = b""  # a response head waiting for the first body bytes
@@ -221,7 +239,11 @@ class BlockingHTTPConnection:
         self.closed = True
         sock = self.sock
         try:
-            if self._linger:
+            if isinstance(self.io_error, TimeoutError):
+                # A client too slow to read what we wrote: drop what the kernel still
+                # holds for it (a reset) instead of trickling it out after the close.
+                reset_on_close(sock)
+            elif self._linger:
                 self._drain_before_close()
         finally:
             with contextlib.suppress(OSError):
@@ -230,11 +252,26 @@ class BlockingHTTPConnection:
     # -- reading -------------------------------------------------------------------------
 
     def _wait_io(self, events: int) -> None:
-        """Wait until the socket is ready for ``events`` (poll flags), or time out."""
+        """Wait until the socket is ready for ``events`` (poll flags), or time out. A wait
+        longer than ``_SLOW_CLIENT`` is announced to ``client_wait`` (gthread then lets
+        a stand-in thread serve other clients meanwhile)."""
         timeout = self._io_timeout
         poller = select.poll()
         poller.register(self.sock.fileno(), events)
-        if not poller.poll(None if timeout is None else max(timeout, 0.0) * 1000.0):
+        wait = None if timeout is None else max(timeout, 0.0)
+        if self.client_wait is not None and (wait is None or wait > _SLOW_CLIENT):
+            if poller.poll(_SLOW_CLIENT * 1000.0):
+                return
+            self.client_wait(True)
+            try:
+                if wait is not None:
+                    wait -= _SLOW_CLIENT
+                if poller.poll(None if wait is None else wait * 1000.0):
+                    return
+            finally:
+                self.client_wait(False)
+            raise TimeoutError("timed out")
+        if not poller.poll(None if wait is None else wait * 1000.0):
             raise TimeoutError("timed out")
 
     def _recv(self, size: int) -> bytes:
@@ -248,20 +285,34 @@ class BlockingHTTPConnection:
                 self._wait_io(select.POLLOUT)
 
     def _sendall(self, data: bytes) -> None:
+        """Write all of ``data``; the whole write must end within the I/O timeout (a
+        client reading a byte now and then cannot hold the connection for ever)."""
         send = self.sock.send
         view: bytes | memoryview = data
-        while view:
-            try:
-                sent = send(view)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
-                self._wait_io(select.POLLOUT)
-                continue
-            except ssl.SSLWantReadError:
-                self._wait_io(select.POLLIN)
-                continue
-            if sent >= len(view):
-                return
-            view = memoryview(view)[sent:]
+        limit = self._io_timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        try:
+            while view:
+                try:
+                    sent = send(view)
+                except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+                    self._wait_until(select.POLLOUT, deadline)
+                    continue
+                except ssl.SSLWantReadError:
+                    self._wait_until(select.POLLIN, deadline)
+                    continue
+                if sent >= len(view):
+                    return
+                view = memoryview(view)[sent:]
+        finally:
+            self._io_timeout = limit
+
+    def _wait_until(self, events: int, deadline: float | None) -> None:
+        if deadline is not None:
+            self._io_timeout = deadline - time.monotonic()
+            if self._io_timeout <= 0:
+                raise TimeoutError("timed out writing to the client")
+        self._wait_io(events)
 
     def _feed(self, data: bytes) -> None:
         """Give received bytes to the core (a PROXY header, if expected, goes first; a
@@ -296,6 +347,9 @@ class BlockingHTTPConnection:
             if verdict:
                 self.handoff = Handoff(sniffed)
                 return
+            if not self.session.allow_upgrade:
+                # http2_cleartext = prior-knowledge: a trusted peer must speak HTTP/2.
+                raise InvalidRequestLine("expected the HTTP/2 connection preface")
             data = sniffed
             if not data:
                 self.conn.receive_data(b"")

@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from gunicorn.drivers.blocking import Handoff
+from gunicorn.drivers.blocking import Handoff, reset_on_close
 from gunicorn.http.connection import NEED_DATA
 from gunicorn.http.errors import LocalProtocolError, NoMoreData, ProtocolError
 from gunicorn.http.events import (
@@ -58,12 +58,13 @@ from gunicorn.lifecycle.wsgi import run_wsgi
 from gunicorn.wsgi.filewrapper import FileWrapper
 from gunicorn.wsgi.response import encode_headers
 
-READ_SIZE = 65536
+READ_SIZE = 16384
 # Body bytes of one stream that may wait for flow-control window before the stream's
 # thread blocks (the rest of a response larger than this waits in the application).
 STREAM_BUFFER = 262144
-# Bytes read in one turn of the reader before the others get a chance.
-READ_TURN = 1048576
+# Bytes read in one turn of the reader before the other connections get a chance (a
+# flood of small frames costs one turn's worth of work at a time).
+READ_TURN = 16384
 # A stream answered faster than this leaves its bytes for the next stream of the same
 # batch to write (one write for the batch instead of one per stream).
 _COALESCE_SECONDS = 0.001
@@ -134,17 +135,25 @@ class H2Stream:
     def receive_body(self) -> bytes:
         conn = self._conn
         deadline = conn.deadline()
-        while True:
-            with conn.lock:
-                if self._body:
-                    data = self._body.popleft()
-                    conn.core.ack_body(self.stream_id, len(data))
-                    break
-                if self._body_done:
-                    return b""
-                if self._reset or conn.closed:
-                    raise NoMoreData("the client reset the stream in the request body")
-            conn.wait_for_peer(deadline)
+        turns = 0
+        try:
+            while True:
+                with conn.lock:
+                    if self._body:
+                        data = self._body.popleft()
+                        conn.core.ack_body(self.stream_id, len(data))
+                        break
+                    if self._body_done:
+                        return b""
+                    if self._reset or conn.closed:
+                        raise NoMoreData("the client reset the stream in the request body")
+                turns += 1
+                if turns == 2:
+                    conn.client_wait(True)  # a slow upload: let a stand-in serve others
+                conn.wait_for_peer(deadline)
+        finally:
+            if turns >= 2:
+                conn.client_wait(False)
         conn.flush()
         return data
 
@@ -186,18 +195,22 @@ class H2Stream:
         """Block this stream (only) until its buffered body fits again."""
         conn = self._conn
         deadline = conn.deadline()
-        while True:
-            with conn.lock:
-                if self._reset or conn.closed:
-                    self.io_error = StreamGone("the client reset the stream")
-                    raise self.io_error
-                if conn.core.buffered(self.stream_id) <= STREAM_BUFFER:
-                    return
-            try:
-                conn.wait_for_peer(deadline)
-            except OSError as exc:
-                self.io_error = exc
-                raise
+        conn.client_wait(True)  # a slow reader: let a stand-in serve others meanwhile
+        try:
+            while True:
+                with conn.lock:
+                    if self._reset or conn.closed:
+                        self.io_error = StreamGone("the client reset the stream")
+                        raise self.io_error
+                    if conn.core.buffered(self.stream_id) <= STREAM_BUFFER:
+                        return
+                try:
+                    conn.wait_for_peer(deadline)
+                except OSError as exc:
+                    self.io_error = exc
+                    raise
+        finally:
+            conn.client_wait(False)
 
     def send_file(self, wrapper: FileWrapper, fd: int, offset: int, count: int) -> int | None:
         return None  # no sendfile on HTTP/2: the adapter reads the file into DATA frames
@@ -255,6 +268,7 @@ class H2Driver:
         app: Any,
         *,
         spawn: Callable[[list[Callable[[], None]]], None],
+        client_wait: Callable[[bool], None] | None = None,
         claim: Callable[[], bool],
         park: Callable[[int], None],
         timeout: float,
@@ -269,6 +283,7 @@ class H2Driver:
         self._write_lock = threading.Lock()
         self._out: list[bytes] = []
         self._spawn = spawn
+        self._client_wait = client_wait
         self._claim = claim
         self._park = park
         self.timeout = timeout
@@ -375,8 +390,11 @@ class H2Driver:
             self._abort()
             return CLOSED
         with self.lock:
-            if self.closed:
-                return CLOSED
+            closed = self.closed
+        if closed:
+            self._release_socket()
+            return CLOSED
+        with self.lock:
             finished = self._eof or self.core.closed or self._going_away
             close = finished and not self.streams
             if close:
@@ -420,6 +438,11 @@ class H2Driver:
         poller.register(self.sock.fileno(), select.POLLIN)
         return bool(poller.poll(max(timeout, 0.0) * 1000.0))
 
+    def client_wait(self, waiting: bool) -> None:
+        """Tell the worker this thread starts or stops waiting on the client."""
+        if self._client_wait is not None:
+            self._client_wait(waiting)
+
     def deadline(self) -> float:
         return time.monotonic() + (self.timeout or 3600.0)
 
@@ -431,36 +454,62 @@ class H2Driver:
             self._out.append(data)
 
     def flush(self, block: bool = True) -> bool:
-        """Write the queued bytes in order; True when nothing is left. Without ``block``
-        what the socket does not take now stays queued."""
-        with self._write_lock:
-            with self.lock:
-                if self.closed:
-                    if block:
-                        raise StreamGone("the connection is closed")
+        """Write the queued bytes in order; True when nothing is left.
+
+        Without ``block`` nothing waits: what the socket does not take stays queued, and
+        when another thread is writing this returns at once (that writer writes what
+        was queued before it lets go). With ``block`` the write must end within
+        ``timeout``: a client that reads a byte now and then cannot hold the connection
+        (and a thread) for ever; past it the connection is closed.
+        """
+        if not self._write_lock.acquire(blocking=block):
+            return False
+        try:
+            while True:
+                with self.lock:
+                    if self.closed:
+                        if block:
+                            raise StreamGone("the connection is closed")
+                        return True
+                    self._out.append(self.core.data_to_send())
+                    pending = b"".join(self._out)
+                    self._out.clear()
+                if not pending:
                     return True
-                self._out.append(self.core.data_to_send())
-                pending = b"".join(self._out)
-                self._out.clear()
-            if not pending:
-                return True
-            view = memoryview(pending)
-            deadline = time.monotonic() + (self.timeout or 3600.0)
+                if not self._write(pending, block):
+                    return False
+        finally:
+            self._write_lock.release()
+
+    def _write(self, pending: bytes, block: bool) -> bool:
+        """(write lock held) Write ``pending``; False when it would block and may not."""
+        view = memoryview(pending)
+        deadline = time.monotonic() + (self.timeout or 3600.0)
+        waiting = False
+        try:
             while view:
                 try:
                     sent = self.sock.send(view)
-                except _WOULD_BLOCK_WRITE:
+                except (*_WOULD_BLOCK_WRITE, ssl.SSLWantReadError):
                     if not block:
                         with self.lock:
                             self._out.insert(0, bytes(view))
                         return False
-                    self._wait_writable(deadline)
-                    continue
-                except ssl.SSLWantReadError:
+                    if not waiting:
+                        waiting = True
+                        self.client_wait(True)
                     self._wait_writable(deadline)
                     continue
                 view = view[sent:]
-            return True
+        except TimeoutError:
+            reset_on_close(self.sock)  # drop what the kernel still holds for this client
+            with self.lock:
+                self._mark_closed()  # the reader role closes the descriptor
+            raise
+        finally:
+            if waiting:
+                self.client_wait(False)
+        return True
 
     def _wait_writable(self, deadline: float) -> None:
         remaining = deadline - time.monotonic()

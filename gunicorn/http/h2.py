@@ -37,10 +37,12 @@ from collections import deque
 from collections.abc import Callable
 
 import h2.exceptions
+from h2.connection import ConnectionState
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
 from gunicorn.http.connection import NEED_DATA, NextEvent
+from gunicorn.http.error_page import error_page
 from gunicorn.http.errors import LocalProtocolError, ProtocolError, ResponseStateError
 from gunicorn.http.events import (
     ConnectionClosed,
@@ -59,7 +61,6 @@ from gunicorn.http.h2_outbox import Outbox
 from gunicorn.http.h2_receive import Calm, Receiver
 from gunicorn.http.h2_response import (
     error_head,
-    error_page,
     informational_fields,
     response_head,
     status_field,
@@ -200,9 +201,11 @@ class H2Connection(Receiver):
             return
         try:
             events = self._h2.receive_data(data)
-        except h2.exceptions.ProtocolError:
+        except h2.exceptions.ProtocolError as exc:
             # h2 queued GOAWAY with the error's code (FRAME_SIZE_ERROR, ENHANCE_YOUR_CALM
-            # for header list bombs and CONTINUATION floods, PROTOCOL_ERROR...).
+            # for header list bombs, PROTOCOL_ERROR...), except for a bad preface.
+            if self._h2.state_machine.state is not ConnectionState.CLOSED:
+                self._h2.close_connection(exc.error_code)
             self._end(clear_events=True)
             return
         handlers = self._handlers
@@ -218,6 +221,9 @@ class H2Connection(Receiver):
                 self._outbox.flush_blocked()
         except Calm:
             self.close(ENHANCE_YOUR_CALM)
+        except h2.exceptions.H2Error:
+            # h2 refused what the server asked of it: never the driver's problem.
+            self.close(INTERNAL_ERROR)
 
     def next_event(self) -> NextEvent:
         """The next event from the peer, or ``NEED_DATA``."""
@@ -375,7 +381,7 @@ class H2Connection(Receiver):
         return self.data_to_send()
 
     def _answer_error(self, stream: Stream, exc: ProtocolError | LocalProtocolError) -> None:
-        body = error_page(exc)
+        body = error_page(exc.status, exc.reason.encode("latin-1"), str(exc))
         fields = error_head(exc, len(body), self._server_header, http_date(self._clock()))
         stream.send_state = DONE
         if stream.method == b"HEAD":

@@ -14,6 +14,14 @@ changes four narrow things (each overrides one ``h2`` method; the rest is ``h2``
   (``malformed_trailers``) and reset by the server instead of ending the connection.
 * A graceful GOAWAY (NO_ERROR) from the peer leaves the streams it already opened
   running (RFC 9113 §6.8); ``h2`` would refuse to send their responses.
+
+And it is stricter than ``h2`` in three places, each a connection error with the code
+RFC 9113 names (``h2`` would send PROTOCOL_ERROR or answer the frame):
+
+* The client preface ends with a SETTINGS frame (§3.4): any other first frame, a
+  SETTINGS ACK included, is PROTOCOL_ERROR (``ServerFrameBuffer``).
+* A SETTINGS frame with the ACK flag and a payload is FRAME_SIZE_ERROR (§6.5).
+* A field block HPACK cannot decode is COMPRESSION_ERROR (§4.3; ``ServerDecoder``).
 """
 
 from __future__ import annotations
@@ -25,8 +33,12 @@ import h2.connection
 import h2.events
 import h2.stream
 from h2.errors import ErrorCodes, _error_code_from_int
-from hpack.struct import Header
-from hyperframe.frame import Frame, GoAwayFrame
+from h2.exceptions import FrameTooLargeError, ProtocolError
+from h2.frame_buffer import FrameBuffer
+from hpack import Decoder
+from hpack.exceptions import HPACKError, OversizedHeaderListError
+from hpack.struct import Header, HeaderTuple
+from hyperframe.frame import Frame, GoAwayFrame, SettingsFrame
 
 CONFIG = h2.config.H2Configuration(
     client_side=False,
@@ -38,6 +50,57 @@ CONFIG = h2.config.H2Configuration(
     validate_outbound_headers=False,
     normalize_outbound_headers=False,
 )
+
+
+_SETTINGS = SettingsFrame.type
+_ACK = 0x1
+
+
+class CompressionError(ProtocolError):
+    """A field block that HPACK cannot decode (RFC 9113 §4.3)."""
+
+    error_code = ErrorCodes.COMPRESSION_ERROR
+
+
+class ServerDecoder(Decoder):
+    """An HPACK decoder whose decoding errors end the connection with COMPRESSION_ERROR.
+
+    ``h2`` turns every ``hpack`` error into a PROTOCOL_ERROR; an ``h2`` ``ProtocolError``
+    raised here passes through its handler and keeps its code. An oversized header list
+    is left to ``h2`` (a header list bomb: ENHANCE_YOUR_CALM)."""
+
+    def decode(self, data: bytes, raw: bool = False) -> Iterable[HeaderTuple]:
+        try:
+            return super().decode(data, raw)
+        except OversizedHeaderListError:
+            raise
+        except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
+            raise CompressionError(f"undecodable field block: {exc}") from exc
+
+
+class ServerFrameBuffer(FrameBuffer):
+    """``h2``'s frame buffer, checking the first frame and SETTINGS ACK payloads.
+
+    ``_validate_frame_length`` runs once per frame, when the whole frame has arrived and
+    its 9-byte header still leads the buffer: the checks ride on it at no extra call."""
+
+    def __init__(self) -> None:
+        super().__init__(server=True)
+        self._settings_seen = False
+
+    def _validate_frame_length(self, length: int) -> None:
+        if length > self.max_frame_size:
+            raise FrameTooLargeError(f"frame of {length} bytes over {self.max_frame_size}")
+        header = self._data
+        if header[3] == _SETTINGS:
+            if header[4] & _ACK:
+                if length:
+                    raise FrameTooLargeError("SETTINGS ACK with a payload")  # RFC 9113 §6.5
+                if not self._settings_seen:
+                    raise ProtocolError("the client preface must end with SETTINGS, not an ACK")
+            self._settings_seen = True
+        elif not self._settings_seen:
+            raise ProtocolError("the client preface must end with a SETTINGS frame")
 
 
 class ServerStream(h2.stream.H2Stream):
@@ -69,6 +132,10 @@ class ServerStream(h2.stream.H2Stream):
 class ServerEngine(h2.connection.H2Connection):
     def __init__(self) -> None:
         super().__init__(config=CONFIG)
+        self.incoming_buffer = ServerFrameBuffer()
+        decoder = ServerDecoder()
+        decoder.max_header_list_size = self.decoder.max_header_list_size
+        self.decoder = decoder
 
     @property
     def open_inbound_streams(self) -> int:
@@ -96,4 +163,12 @@ class ServerEngine(h2.connection.H2Connection):
         return [], [event]
 
 
-__all__ = ["CONFIG", "ErrorCodes", "ServerEngine", "ServerStream"]
+__all__ = [
+    "CONFIG",
+    "CompressionError",
+    "ErrorCodes",
+    "ServerDecoder",
+    "ServerEngine",
+    "ServerFrameBuffer",
+    "ServerStream",
+]

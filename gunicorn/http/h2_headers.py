@@ -129,7 +129,8 @@ def build_request(
                 continue
         if len(name) + len(value) + 2 > max_size:
             raise LimitRequestHeaders("header field too large")
-        _check_value(name, value)
+        if value and (value[0] in _WHITESPACE or value[-1] in _WHITESPACE):
+            _check_value(name, value)
         if name in _SPECIAL:
             if name in CONNECTION_SPECIFIC:
                 raise MalformedRequest(f"connection-specific field {name!r}")

@@ -119,20 +119,6 @@ def trailer_fields(trailers: Headers) -> Fields:
     return fields
 
 
-def error_page(exc: ProtocolError | LocalProtocolError) -> bytes:
-    """The small HTML body of an error response, as HTTP/1 sends it: a client error
-    says what was wrong; a server error says nothing about the server."""
-    status = exc.status
-    reason = exc.reason.encode("latin-1")
-    detail = str(exc) if status < 500 else ""
-    detail = detail.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return (
-        b"<!DOCTYPE html><html><head><title>%d %s</title></head>"
-        b"<body><h1>%d %s</h1><p>%s</p></body></html>\n"
-        % (status, reason, status, reason, detail.encode("ascii", "backslashreplace"))
-    )
-
-
 def error_head(
     exc: ProtocolError | LocalProtocolError, length: int, server_header: bytes, date: bytes
 ) -> Fields:

@@ -7,6 +7,7 @@ import importlib.util
 import ipaddress
 import logging
 import os
+import sys
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -160,9 +161,22 @@ class DriverOptions:
             is_ssl=bool(_setting(cfg, "is_ssl", False)),
             timeout=float(_setting(cfg, "timeout", 30)),
             h2_enabled=http2 and http2_wanted(cfg),
+            server_header=_server_header(),
             http2_cleartext=str(_setting(cfg, "http2_cleartext", "off")),
             **_request_hooks(cfg, log),
         )
+
+
+def _server_header() -> bytes:
+    """``Server`` as gunicorn's ``Response.default_headers()`` says it, which apps patch
+    (or replace ``gunicorn.http.wsgi.Response``) to hide or change it."""
+    # Only code that imported gunicorn.http.wsgi can have patched it: the face is read
+    # where it was loaded, never loaded by the server itself.
+    face = sys.modules.get("gunicorn.http.wsgi")
+    override = face.server_header_override() if face is not None else None
+    if override is None:
+        return b"gunicorn"
+    return override.encode("latin-1")
 
 
 def http2_wanted(cfg: Any) -> bool:

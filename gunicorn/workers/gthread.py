@@ -96,9 +96,11 @@ class Client:
 class _Slot:
     """What one pool thread is doing, for the heartbeat (written by that thread only)."""
 
-    __slots__ = ("aborted", "busy", "client", "ident", "served", "started")
+    __slots__ = ("aborted", "busy", "client", "extra", "ident", "served", "started", "waiting")
 
-    def __init__(self) -> None:
+    def __init__(self, extra: bool = False) -> None:
+        self.extra = extra  # a stand-in for a thread that waits on its client
+        self.waiting = False  # waiting on a slow client (with its own deadline)
         self.busy = False
         self.served = 0
         self.client: Client | None = None
@@ -143,6 +145,9 @@ class ThreadWorker(base.Worker):
         self._tasks: deque[Callable[[], None]] = deque()
         self._wake_r = self._wake_w = -1
         self._idle = 0  # pool threads waiting on the poller
+        self._pool_size = max(1, int(self.cfg.threads))
+        self._max_stand_ins = 2 * self._pool_size + 2
+        self._slot_of: dict[int, _Slot] = {}
         self._idle_lock = threading.Lock()
         self._h2: set[H2Driver] = set()
 
@@ -163,10 +168,6 @@ class ThreadWorker(base.Worker):
             self._ssl_context = tls.ssl_context(self.cfg)
         super().init_process()
 
-    def load_wsgi(self) -> None:
-        super().load_wsgi()
-        self._options = worker_options(self)
-
     def count_request(self) -> None:
         with self._lock:
             super().count_request()
@@ -176,6 +177,8 @@ class ThreadWorker(base.Worker):
     # -- the worker's own loop -------------------------------------------------------------
 
     def run(self) -> None:
+        # Built after post_worker_init: a hook may patch the Server header there.
+        self._options = worker_options(self)
         poller = self.poller
         assert poller is not None
         for listener in self.sockets:
@@ -183,14 +186,8 @@ class ThreadWorker(base.Worker):
             self._listeners[listener.fileno()] = listener
             poller.add(listener.fileno(), READ)
         poller.add(self._wake_r, READ)
-        for index in range(max(1, int(self.cfg.threads))):
-            slot = _Slot()
-            thread = threading.Thread(
-                target=self._pool_thread, args=(slot,), name=f"gthread-{index}", daemon=True
-            )
-            self._slots.append(slot)
-            self._threads.append(thread)
-            thread.start()
+        for _ in range(self._pool_size):
+            self._start_thread(extra=False)
         # A quick stop (QUIT, INT) or an abort leaves through SystemExit from the signal
         # handler, without the graceful part.
         while self.alive:
@@ -222,13 +219,52 @@ class ThreadWorker(base.Worker):
                 while os.read(self.PIPE[0], 4096):
                     pass
 
+    def _start_thread(self, extra: bool) -> None:
+        slot = _Slot(extra)
+        thread = threading.Thread(
+            target=self._pool_thread, args=(slot,), name=f"gthread-{len(self._threads)}"
+        )
+        thread.daemon = True
+        with self._lock:
+            self._slots.append(slot)
+            self._threads.append(thread)
+        thread.start()
+
+    def client_wait(self, waiting: bool) -> None:
+        """A pool thread starts (True) or stops waiting on a slow client: while it waits,
+        a stand-in thread keeps the pool at ``threads`` (up to ``_MAX_STAND_INS``), so
+        slow readers and uploads do not take the worker's capacity."""
+        slot = self._slot_of.get(threading.get_ident())
+        if slot is None or slot.waiting == waiting:
+            return
+        start = False
+        with self._lock:
+            slot.waiting = waiting
+            if waiting:
+                working = sum(1 for s in self._slots if not s.waiting)
+                extras = sum(1 for s in self._slots if s.extra)
+                start = working < self._pool_size and extras < self._max_stand_ins
+        if start:
+            self._start_thread(extra=True)
+
+    def _surplus(self, slot: _Slot) -> bool:
+        """Whether this idle stand-in is no longer needed (it then leaves the pool)."""
+        with self._lock:
+            working = sum(1 for s in self._slots if not s.waiting)
+            if working <= self._pool_size:
+                return False
+            self._slots.remove(slot)
+            self._slot_of.pop(slot.ident, None)
+            return True
+
     def _beat(self) -> None:
-        """Heartbeat, unless every thread is busy and none finished since the last beat."""
+        """Heartbeat, unless every thread is busy and none finished since the last beat
+        (a thread waiting on a client is not stuck: it has its own deadline)."""
         served = 0
         free = False
-        for slot in self._slots:
+        for slot in list(self._slots):
             served += slot.served
-            free = free or not slot.busy
+            free = free or not slot.busy or slot.waiting
         if free or served != self._last_served:
             self._last_served = served
             self.notify()
@@ -242,8 +278,8 @@ class ThreadWorker(base.Worker):
         limit = float(self.cfg.timeout or 0)
         if limit <= 0:
             return
-        for slot in self._slots:
-            if not slot.busy:
+        for slot in list(self._slots):
+            if not slot.busy or slot.waiting:
                 continue
             if not slot.aborted:
                 if now - slot.started > limit:
@@ -303,7 +339,7 @@ class ThreadWorker(base.Worker):
             if now >= linger_until:
                 self._retire_idle()
             # A thread stuck past its timeout is not waited for: it ends with the process.
-            busy = self._tasks or any(slot.busy and not slot.aborted for slot in self._slots)
+            busy = self._tasks or any(slot.busy and not slot.aborted for slot in list(self._slots))
             if now >= linger_until and not busy and not self._parked_with_work():
                 break
             if now >= deadline:
@@ -312,7 +348,7 @@ class ThreadWorker(base.Worker):
             time.sleep(0.05)
         self._serving = False
         self._close_parked()
-        for thread in self._threads:
+        for thread in list(self._threads):
             thread.join(max(0.0, min(_POLL_WAIT * 2, deadline - self._clock())))
 
     def _parked_with_work(self) -> bool:
@@ -409,15 +445,18 @@ class ThreadWorker(base.Worker):
 
     def _pool_thread(self, slot: _Slot) -> None:
         slot.ident = threading.get_ident()
+        self._slot_of[slot.ident] = slot
         while self._serving:
             try:
-                self._pool_loop(slot)
+                if self._pool_loop(slot):
+                    return
             except RequestTimeout:
                 # Delivered after its request had ended: nothing to answer any more.
                 slot.busy = False
                 slot.aborted = 0.0
 
-    def _pool_loop(self, slot: _Slot) -> None:
+    def _pool_loop(self, slot: _Slot) -> bool:
+        """Serve until the worker stops (False) or this stand-in is not needed (True)."""
         poller = self.poller
         assert poller is not None
         wait = poller.wait
@@ -427,6 +466,8 @@ class ThreadWorker(base.Worker):
         wake = self._wake_r
         idle_lock = self._idle_lock
         while self._serving:
+            if slot.extra and self._surplus(slot):
+                return True
             if tasks:
                 try:
                     task = tasks.popleft()
@@ -473,6 +514,7 @@ class ThreadWorker(base.Worker):
                     if slot.aborted:
                         _cancel_in_thread(slot.ident)
                         slot.aborted = 0.0
+        return False
 
     def _accept(self, listener: Any) -> None:
         now = self._clock()
@@ -544,9 +586,11 @@ class ThreadWorker(base.Worker):
         )
         if session.mode == "h2":
             return self._h2_driver(client, session)
-        return BlockingHTTPConnection(
+        http = BlockingHTTPConnection(
             sock, client.addr, client.listener, self.wsgi, self, options=options, session=session
         )
+        http.client_wait = self.client_wait
+        return http
 
     def _h2_driver(self, client: Client, session: Session) -> H2Driver:
         def claim() -> bool:
@@ -559,6 +603,7 @@ class ThreadWorker(base.Worker):
             client.sock,
             session,
             self.wsgi,
+            client_wait=self.client_wait,
             spawn=self._spawn,
             claim=claim,
             park=park,

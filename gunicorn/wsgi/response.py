@@ -67,6 +67,11 @@ class WSGIResponse:
         self.sent = 0
         self.headers_sent = False
 
+    @property
+    def response_length(self) -> int | None:
+        """The Content-Length the application announced (gunicorn's name), else None."""
+        return self.content_length
+
     def __repr__(self) -> str:
         return f"<WSGIResponse {self.status!r} sent={self.sent}>"
 

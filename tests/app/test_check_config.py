@@ -108,8 +108,7 @@ def test_check_config_warns_about_a_misspelt_setting(project: Path) -> None:
     proc = run(project, "--check-config", "-c", "conf.py", "goodapp:app")
     assert proc.returncode == 0
     assert proc.stderr == (
-        "Warning: Unknown setting 'wokers' in the config file is ignored; "
-        "did you mean 'workers'?\n"
+        "Warning: Unknown setting 'wokers' in the config file is ignored; did you mean 'workers'?\n"
     )
 
 

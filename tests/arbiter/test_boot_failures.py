@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,48 @@ def test_worker_death_log_levels(gunicorn: Any, tmp_path: Path) -> None:
         ("ERROR", "Worker (N) exited with N."),
     ]
     assert "exited with code 7." in server.log
+
+
+@pytest.mark.slow
+def test_reload_retries_when_a_new_broken_module_is_fixed(gunicorn: Any, tmp_path: Path) -> None:
+    """The good workers never imported the new module; the master watches the files of
+    the failure's traceback."""
+    module, helper = tmp_path / "grown_app.py", tmp_path / "grown_helper.py"
+    _write(module, GOOD_APP.format(body=b"v1"))
+    server = gunicorn(
+        "--reload", "--reload-engine", "poll", "--pythonpath", str(tmp_path), "grown_app:app"
+    )
+    [old] = server.wait_workers(1)
+    wait_until(lambda: request(server.address) == (200, b"v1"))
+    _write(helper, "VALUE = (\n")
+    _write(module, "import grown_helper\n" + GOOD_APP.format(body=b"v2"))
+    server.wait_for("the previous workers keep serving until the next code change")
+    assert request(server.address) == (200, b"v1")
+    _write(helper, "VALUE = 2\n")
+    server.wait_workers(1, exclude=[old], timeout=15)
+    wait_until(lambda: request(server.address) == (200, b"v2"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_reuse_port_worker_that_cannot_boot_never_listens(gunicorn: Any, tmp_path: Path) -> None:
+    """With reuse_port each worker has its own listener; one whose app fails to load
+    must never have bound it, or the kernel would route connections to it."""
+    module = tmp_path / "ported_app.py"
+    _write(module, GOOD_APP.format(body=b"v1"))
+    port = _free_port()
+    server = gunicorn("-w", "2", "--reuse-port", "-b", f"127.0.0.1:{port}", "ported_app:app")
+    server.wait_workers(2)
+    with Load(("127.0.0.1", port)) as load:
+        wait_until(lambda: load.ok > 20)
+        _write(module, BROKEN_APP)
+        server.send(signal.SIGHUP)
+        server.wait_for("New workers failed to boot")
+        ok = load.ok
+        wait_until(lambda: load.ok > ok + 20)
+    assert load.failures == []

@@ -101,9 +101,6 @@ def test_hooks_see_gunicorns_request_and_response_types(
     }
 
 
-@pytest.mark.xfail(
-    strict=True, reason="WSGIResponse has no response_length yet (asked of the WSGI adapter)"
-)
 def test_post_request_reads_the_response_length(
     gunicorn: Callable[..., Gunicorn], tmp_path: Path
 ) -> None:

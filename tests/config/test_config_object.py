@@ -199,7 +199,6 @@ def test_unknown_worker_class_lists_valid_names() -> None:
         ("gevent_pywsgi", "gevent", "gevent"),
         ("gunicorn.workers.ggevent.GeventWorker", "gevent", "gevent"),
         ("tornado", "tornado", "tornado"),
-        ("eventlet", "eventlet", "eventlet"),
     ],
 )
 def test_worker_class_without_its_package_names_the_extra(
@@ -209,6 +208,13 @@ def test_worker_class_without_its_package_names_the_extra(
     cfg = Config()
     cfg.set("worker_class", worker)
     with pytest.raises(ConfigError, match=rf"pip install 'gunicorn\[{extra}\]'"):
+        cfg.validate()
+
+
+def test_eventlet_is_gone_as_in_gunicorn_26() -> None:
+    cfg = Config()
+    cfg.set("worker_class", "eventlet")
+    with pytest.raises(ConfigError, match=r"'eventlet' \(the eventlet worker was removed in"):
         cfg.validate()
 
 

@@ -14,8 +14,8 @@ concatenated; an item may also be ``{"repeat": "text", "count": N}`` for large i
 Valid cases expect ``{"requests": [{...}, ...]}``: one entry per request served, with
 the keys ``method``, ``target``, ``version``, ``headers`` and ``body`` always compared,
 and any of ``path``, ``query``, ``fragment``, ``scheme``, ``authority``,
-``content_length``, ``chunked``, ``keep_alive``, ``expect_continue``, ``upgrade``,
-``trailers`` and ``conn_keep_alive`` (the connection's ``keep_alive`` once the
+``content_length``, ``chunked``, ``has_body``, ``keep_alive``, ``expect_continue``,
+``upgrade``, ``trailers`` and ``conn_keep_alive`` (the connection's ``keep_alive`` once the
 response was sent) compared when present.
 
 Invalid cases expect ``{"error": "ClassName", "status": 400, "requests_before": 0}``:
@@ -56,6 +56,7 @@ REQUEST_KEYS = (
     "authority",
     "content_length",
     "chunked",
+    "has_body",
     "keep_alive",
     "expect_continue",
     "upgrade",
@@ -87,7 +88,7 @@ def _raw_bytes(items: list[Any]) -> bytes:
 
 
 def _policy(fields: dict[str, Any]) -> Policy:
-    values = {
+    values: dict[str, Any] = {
         name: frozenset(v.encode("latin-1") for v in value) if isinstance(value, list) else value
         for name, value in fields.items()
     }

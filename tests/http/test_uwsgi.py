@@ -580,3 +580,14 @@ def test_connection_within_limits() -> None:
     conn = connection(max_header_fields=3, max_request_line=30)
     conn.receive_data(packet(NGINX_GET))
     assert isinstance(conn.next_event(), Request)
+
+
+def test_connection_field_size_counts_a_field_as_its_http1_line() -> None:
+    """A field counts as the HTTP/1 line "name: value" with its CRLF (as gunicorn)."""
+    fits = connection(max_header_field_size=100)
+    fits.receive_data(packet(replace(NGINX_GET, HTTP_X_LONG=b"v" * (100 - 6 - 4))))
+    assert isinstance(fits.next_event(), Request)
+    past = connection(max_header_field_size=100)
+    past.receive_data(packet(replace(NGINX_GET, HTTP_X_LONG=b"v" * (100 - 6 - 3))))
+    with pytest.raises(LimitRequestHeaders):
+        past.next_event()

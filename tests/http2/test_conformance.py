@@ -16,16 +16,14 @@ from hyperframe.frame import GoAwayFrame, HeadersFrame, PingFrame, SettingsFrame
 
 from tests.http2.apps import LARGE_DEFAULT, pattern
 from tests.http2.conftest import AppCalls
-from tests.http2.frames import (
+from tests.http2.frames import ErrorCodes, H2Client, Target
+from tests.http2.wire import (
     DEFAULT_MAX_FRAME,
     MAX_WINDOW,
     PREFACE,
-    ErrorCodes,
     Flag,
     FrameType,
-    H2Client,
     Setting,
-    Target,
     frame_bytes,
     hpack_block,
     hpack_indexed,
@@ -39,6 +37,7 @@ from tests.http2.frames import (
 E = ErrorCodes
 T = FrameType
 HELLO = b"hello world\n"
+END_REQUEST = Flag.END_STREAM | Flag.END_HEADERS
 
 
 def max_frame(client: H2Client) -> int:
@@ -158,9 +157,10 @@ def test_4_2_headers_over_max_frame_size(client: H2Client) -> None:
 Action = Callable[[H2Client], object]
 
 
-def _headers_open(c: H2Client, sid: int = 1, end_stream: bool = True) -> None:
+def _headers_open(c: H2Client, sid: int = 1, end_stream: bool = True) -> int:
     """HEADERS without END_HEADERS: a field block in progress."""
     c.send_headers(sid, get_block(c), end_stream=end_stream, end_headers=False)
+    return sid
 
 
 def _closed_stream(c: H2Client) -> int:
@@ -179,233 +179,134 @@ def _continuation_after(c: H2Client, first: Callable[[H2Client], object]) -> Non
     c.send_continuation(1, b"", end_headers=True)
 
 
-CONNECTION_ERRORS: list[tuple[str, Action, int]] = [
-    # §4.3 / §6.10: a field block must be contiguous CONTINUATIONs on its own stream.
-    (
-        "4.3-priority-inside-field-block",
-        lambda c: (_headers_open(c), c.send_priority(1, 0)),
-        E.PROTOCOL_ERROR,
+PROTOCOL_ERRORS: dict[str, Action] = {
+    # §4.3 / §6.10: a field block is contiguous CONTINUATIONs on its own stream.
+    "4.3-priority-inside-field-block": lambda c: (_headers_open(c), c.send_priority(1, 0)),
+    "4.3-headers-on-other-stream-inside-field-block": lambda c: (
+        _headers_open(c),
+        c.send_headers(3, get_block(c)),
     ),
-    (
-        "4.3-headers-other-stream-inside-field-block",
-        lambda c: (_headers_open(c), c.send_headers(3, get_block(c))),
-        E.PROTOCOL_ERROR,
-    ),
-    (
-        "5.5-unknown-frame-inside-field-block",
-        lambda c: (_headers_open(c), c.send_frame(0xFA, 0, 1, b"x")),
-        E.PROTOCOL_ERROR,
+    "5.5-unknown-frame-inside-field-block": lambda c: (
+        _headers_open(c),
+        c.send_frame(0xFA, 0, 1, b"x"),
     ),
     # §5.1 idle: only HEADERS and PRIORITY.
-    ("5.1-idle-data", lambda c: c.send_data(1, b"x", end_stream=True), E.PROTOCOL_ERROR),
-    ("5.1-idle-rst-stream", lambda c: c.send_rst(1), E.PROTOCOL_ERROR),
-    ("5.1-idle-window-update", lambda c: c.send_window_update(1, 100), E.PROTOCOL_ERROR),
-    ("5.1-idle-continuation", lambda c: c.send_continuation(1, get_block(c)), E.PROTOCOL_ERROR),
+    "5.1-idle-data": lambda c: c.send_data(1, b"x", end_stream=True),
+    "5.1-idle-rst-stream": lambda c: c.send_rst(1),
+    "5.1-idle-window-update": lambda c: c.send_window_update(1, 100),
+    "5.1-idle-continuation": lambda c: c.send_continuation(1, get_block(c)),
     # §5.1.1 stream identifiers.
-    ("5.1.1-even-stream-id", lambda c: c.send_headers(2, get_block(c)), E.PROTOCOL_ERROR),
-    (
-        "5.1.1-decreasing-stream-id",
-        lambda c: (c.send_headers(5, get_block(c)), c.send_headers(3, get_block(c))),
-        E.PROTOCOL_ERROR,
+    "5.1.1-even-stream-id": lambda c: c.send_headers(2, get_block(c)),
+    "5.1.1-decreasing-stream-id": lambda c: (
+        c.send_headers(5, get_block(c)),
+        c.send_headers(3, get_block(c)),
     ),
-    # §6.1 DATA.
-    ("6.1-data-on-stream-0", lambda c: c.send_data(0, b"x", end_stream=True), E.PROTOCOL_ERROR),
-    (
-        "6.1-data-pad-length-too-big",
-        lambda c: (
-            c.open_stream(),
-            c.send_frame(T.DATA, Flag.PADDED | Flag.END_STREAM, 1, bytes([6]) + b"abcde"),
-        ),
-        E.PROTOCOL_ERROR,
+    "6.1-data-on-stream-0": lambda c: c.send_data(0, b"x", end_stream=True),
+    "6.1-data-pad-length-too-big": lambda c: (
+        c.open_stream(),
+        c.send_frame(T.DATA, Flag.PADDED | Flag.END_STREAM, 1, bytes([6]) + b"abcde"),
     ),
-    # §6.2 HEADERS.
-    ("6.2-headers-on-stream-0", lambda c: c.send_headers(0, get_block(c)), E.PROTOCOL_ERROR),
-    (
-        "6.2-headers-pad-length-too-big",
-        lambda c: c.send_frame(
-            T.HEADERS,
-            Flag.PADDED | Flag.END_HEADERS | Flag.END_STREAM,
-            1,
-            padded(get_block(c), 0, declared=200),
-        ),
-        E.PROTOCOL_ERROR,
+    "6.2-headers-on-stream-0": lambda c: c.send_headers(0, get_block(c)),
+    "6.2-headers-pad-length-too-big": lambda c: c.send_frame(
+        T.HEADERS, Flag.PADDED | END_REQUEST, 1, padded(get_block(c), 0, declared=200)
     ),
-    # §6.3 PRIORITY.
-    ("6.3-priority-on-stream-0", lambda c: c.send_priority(0, 1), E.PROTOCOL_ERROR),
-    # §6.4 RST_STREAM.
-    ("6.4-rst-stream-on-stream-0", lambda c: c.send_rst(0), E.PROTOCOL_ERROR),
-    (
-        "6.4-rst-stream-length-3",
-        lambda c: (c.open_stream(), c.send_frame(T.RST_STREAM, 0, 1, b"\0\0\x08")),
-        E.FRAME_SIZE_ERROR,
+    "6.3-priority-on-stream-0": lambda c: c.send_priority(0, 1),
+    "6.4-rst-stream-on-stream-0": lambda c: c.send_rst(0),
+    "6.5-settings-on-stream-1": lambda c: c.send_frame(T.SETTINGS, 0, 1, b"\0\x03\0\0\0\x0a"),
+    "6.5.2-enable-push-2": lambda c: c.send_settings({Setting.ENABLE_PUSH: 2}),
+    "6.5.2-max-frame-size-too-small": lambda c: c.send_settings({Setting.MAX_FRAME_SIZE: 16383}),
+    "6.5.2-max-frame-size-too-large": lambda c: c.send_settings({Setting.MAX_FRAME_SIZE: 2**24}),
+    "6.7-ping-on-stream-1": lambda c: c.send_frame(T.PING, 0, 1, b"x" * 8),
+    "6.8-goaway-on-stream-1": lambda c: c.send_frame(T.GOAWAY, 0, 1, bytes(8)),
+    "6.9-window-update-0-on-connection": lambda c: c.send_window_update(0, 0),
+    "6.10-continuation-then-data": lambda c: (
+        _headers_open(c, end_stream=False),
+        c.send_continuation(1, b"", False),
+        c.send_data(1, b"x"),
     ),
-    # §6.5 SETTINGS.
-    (
-        "6.5-settings-ack-with-payload",
-        lambda c: c.send_frame(T.SETTINGS, Flag.ACK, 0, struct.pack(">HI", 3, 10)),
-        E.FRAME_SIZE_ERROR,
+    "6.10-continuation-on-stream-0": lambda c: (_headers_open(c), c.send_continuation(0, b"")),
+    "6.10-continuation-on-other-stream": lambda c: (
+        _headers_open(c),
+        c.send_continuation(3, b""),
     ),
-    (
-        "6.5-settings-on-stream-1",
-        lambda c: c.send_frame(T.SETTINGS, 0, 1, struct.pack(">HI", 3, 10)),
-        E.PROTOCOL_ERROR,
+    "6.10-continuation-after-end-headers": lambda c: _continuation_after(
+        c, lambda c: c.send_headers(1, get_block(c))
     ),
-    (
-        "6.5-settings-length-not-multiple-of-6",
-        lambda c: c.send_frame(T.SETTINGS, 0, 0, struct.pack(">HI", 3, 10)[:5]),
-        E.FRAME_SIZE_ERROR,
+    "6.10-continuation-after-ended-continuation": lambda c: _continuation_after(
+        c, _headers_then_final_continuation
     ),
-    ("6.5.2-enable-push-2", lambda c: c.send_settings({Setting.ENABLE_PUSH: 2}), E.PROTOCOL_ERROR),
-    (
-        "6.5.2-initial-window-over-max",
-        lambda c: c.send_settings({Setting.INITIAL_WINDOW_SIZE: MAX_WINDOW + 1}),
-        E.FLOW_CONTROL_ERROR,
+    "6.10-continuation-after-data": lambda c: (
+        c.open_stream(),
+        c.send_data(1, b"x"),
+        c.send_continuation(1, b""),
     ),
-    (
-        "6.5.2-max-frame-size-too-small",
-        lambda c: c.send_settings({Setting.MAX_FRAME_SIZE: 16383}),
-        E.PROTOCOL_ERROR,
+    # §8.4: a client cannot push.
+    "8.4-push-promise-from-client": lambda c: (
+        c.open_stream(),
+        c.send_frame(T.PUSH_PROMISE, Flag.END_HEADERS, 1, struct.pack(">I", 2) + get_block(c)),
     ),
-    (
-        "6.5.2-max-frame-size-too-large",
-        lambda c: c.send_settings({Setting.MAX_FRAME_SIZE: 2**24}),
-        E.PROTOCOL_ERROR,
+}
+
+FRAME_SIZE_ERRORS: dict[str, Action] = {
+    "6.4-rst-stream-length-3": lambda c: (
+        c.open_stream(),
+        c.send_frame(T.RST_STREAM, 0, 1, b"\0\0\x08"),
     ),
-    # §6.7 PING.
-    ("6.7-ping-on-stream-1", lambda c: c.send_frame(T.PING, 0, 1, b"x" * 8), E.PROTOCOL_ERROR),
-    ("6.7-ping-length-6", lambda c: c.send_frame(T.PING, 0, 0, b"x" * 6), E.FRAME_SIZE_ERROR),
-    # §6.8 GOAWAY.
-    (
-        "6.8-goaway-on-stream-1",
-        lambda c: c.send_frame(T.GOAWAY, 0, 1, struct.pack(">II", 0, 0)),
-        E.PROTOCOL_ERROR,
+    "6.5-settings-ack-with-payload": lambda c: c.send_frame(
+        T.SETTINGS, Flag.ACK, 0, b"\0\x03\0\0\0\x0a"
     ),
-    # §6.9 WINDOW_UPDATE.
-    ("6.9-window-update-0-on-connection", lambda c: c.send_window_update(0, 0), E.PROTOCOL_ERROR),
-    (
-        "6.9-window-update-length-3",
-        lambda c: c.send_frame(T.WINDOW_UPDATE, 0, 0, b"\0\0\x01"),
-        E.FRAME_SIZE_ERROR,
+    "6.5-settings-length-not-multiple-of-6": lambda c: c.send_frame(T.SETTINGS, 0, 0, b"\0" * 5),
+    "6.7-ping-length-6": lambda c: c.send_frame(T.PING, 0, 0, b"x" * 6),
+    "6.9-window-update-length-3": lambda c: c.send_frame(T.WINDOW_UPDATE, 0, 0, b"\0\0\x01"),
+}
+
+FLOW_CONTROL_ERRORS: dict[str, Action] = {
+    "6.5.2-initial-window-over-max": lambda c: c.send_settings(
+        {Setting.INITIAL_WINDOW_SIZE: MAX_WINDOW + 1}
     ),
-    (
-        "6.9.1-connection-window-overflow",
-        lambda c: c.send_window_update(0, MAX_WINDOW),
-        E.FLOW_CONTROL_ERROR,
+    "6.9.1-connection-window-overflow": lambda c: c.send_window_update(0, MAX_WINDOW),
+}
+
+
+def _huffman_value(raw: bytes) -> bytes:
+    """A literal field ``x-h`` whose value is ``raw`` sent as a Huffman string, unchecked."""
+    return b"\x00" + hpack_string(b"x-h", huffman=True) + hpack_string(raw, raw_huffman=True)
+
+
+# RFC 7541 decoding errors; each block follows a valid GET block (RFC 9113 §4.3).
+BAD_FIELD_BLOCK_TAILS: dict[str, bytes] = {
+    "hpack-2.3.3-indexed-field-out-of-range": hpack_indexed(70),
+    "hpack-2.3.3-literal-name-index-out-of-range": hpack_literal(70, b"v"),
+    "hpack-6.1-index-0": hpack_indexed(0),
+    "hpack-4.2-table-size-update-after-field": hpack_table_size_update(0),
+    "hpack-5.2-huffman-eos": _huffman_value(b"\xff\xff\xff\xff"),
+    "hpack-5.2-huffman-padding-over-7-bits": _huffman_value(b"\x1f\xff"),
+    "hpack-5.2-huffman-padding-not-eos-prefix": _huffman_value(b"\x18"),
+    "hpack-truncated-string": hpack_literal(b"x-name", b"value")[:-2],
+}
+
+
+def _bad_block(tail: bytes) -> Action:
+    return lambda c: c.send_headers(1, get_block(c) + tail)
+
+
+CONNECTION_ERRORS = [
+    *(pytest.param(a, E.PROTOCOL_ERROR, id=i) for i, a in PROTOCOL_ERRORS.items()),
+    *(pytest.param(a, E.FRAME_SIZE_ERROR, id=i) for i, a in FRAME_SIZE_ERRORS.items()),
+    *(pytest.param(a, E.FLOW_CONTROL_ERROR, id=i) for i, a in FLOW_CONTROL_ERRORS.items()),
+    *(
+        pytest.param(_bad_block(t), E.COMPRESSION_ERROR, id=i)
+        for i, t in BAD_FIELD_BLOCK_TAILS.items()
     ),
-    # §6.10 CONTINUATION.
-    (
-        "6.10-continuation-then-data",
-        lambda c: (
-            _headers_open(c, end_stream=False),
-            c.send_continuation(1, b"", False),
-            c.send_data(1, b"x"),
-        ),
-        E.PROTOCOL_ERROR,
-    ),
-    (
-        "6.10-continuation-on-stream-0",
-        lambda c: (_headers_open(c), c.send_continuation(0, b"")),
-        E.PROTOCOL_ERROR,
-    ),
-    (
-        "6.10-continuation-on-other-stream",
-        lambda c: (_headers_open(c), c.send_continuation(3, b"")),
-        E.PROTOCOL_ERROR,
-    ),
-    (
-        "6.10-continuation-after-end-headers",
-        lambda c: _continuation_after(c, lambda c: c.send_headers(1, get_block(c))),
-        E.PROTOCOL_ERROR,
-    ),
-    (
-        "6.10-continuation-after-ended-continuation",
-        lambda c: _continuation_after(c, _headers_then_final_continuation),
-        E.PROTOCOL_ERROR,
-    ),
-    (
-        "6.10-continuation-after-data",
-        lambda c: (c.open_stream(), c.send_data(1, b"x"), c.send_continuation(1, b"")),
-        E.PROTOCOL_ERROR,
-    ),
-    # §8.4 a client cannot push.
-    (
-        "8.4-push-promise-from-client",
-        lambda c: (
-            c.open_stream(),
-            c.send_frame(T.PUSH_PROMISE, Flag.END_HEADERS, 1, struct.pack(">I", 2) + get_block(c)),
-        ),
-        E.PROTOCOL_ERROR,
-    ),
-    # RFC 7541 decoding errors are COMPRESSION_ERROR (RFC 9113 §4.3).
-    (
-        "hpack-2.3.3-indexed-field-out-of-range",
-        lambda c: c.send_headers(1, get_block(c) + hpack_indexed(70)),
-        E.COMPRESSION_ERROR,
-    ),
-    (
-        "hpack-2.3.3-literal-name-index-out-of-range",
-        lambda c: c.send_headers(1, get_block(c) + hpack_literal(70, b"v")),
-        E.COMPRESSION_ERROR,
-    ),
-    (
-        "hpack-6.1-index-0",
-        lambda c: c.send_headers(1, get_block(c) + hpack_indexed(0)),
-        E.COMPRESSION_ERROR,
-    ),
-    (
-        "hpack-4.2-table-size-update-over-setting",
+    pytest.param(
         lambda c: c.send_headers(1, hpack_table_size_update(4097) + get_block(c)),
         E.COMPRESSION_ERROR,
-    ),
-    (
-        "hpack-4.2-table-size-update-after-field",
-        lambda c: c.send_headers(1, get_block(c) + hpack_table_size_update(0)),
-        E.COMPRESSION_ERROR,
-    ),
-    (
-        "hpack-5.2-huffman-eos",
-        lambda c: c.send_headers(
-            1,
-            get_block(c)
-            + b"\x00"
-            + hpack_string(b"x-h", huffman=True)
-            + hpack_string(b"\xff\xff\xff\xff", raw_huffman=True),
-        ),
-        E.COMPRESSION_ERROR,
-    ),
-    (
-        "hpack-5.2-huffman-padding-over-7-bits",
-        lambda c: c.send_headers(
-            1,
-            get_block(c)
-            + b"\x00"
-            + hpack_string(b"x-h", huffman=True)
-            + hpack_string(b"\x1f\xff", raw_huffman=True),
-        ),
-        E.COMPRESSION_ERROR,
-    ),
-    (
-        "hpack-5.2-huffman-padding-not-eos-prefix",
-        lambda c: c.send_headers(
-            1,
-            get_block(c)
-            + b"\x00"
-            + hpack_string(b"x-h", huffman=True)
-            + hpack_string(b"\x18", raw_huffman=True),
-        ),
-        E.COMPRESSION_ERROR,
-    ),
-    (
-        "hpack-truncated-string",
-        lambda c: c.send_headers(1, get_block(c) + hpack_literal(b"x-name", b"value")[:-2]),
-        E.COMPRESSION_ERROR,
+        id="hpack-4.2-table-size-update-over-setting",
     ),
 ]
 
 
-@pytest.mark.parametrize(
-    "action, code", [pytest.param(a, c, id=i) for i, a, c in CONNECTION_ERRORS]
-)
+@pytest.mark.parametrize("action, code", CONNECTION_ERRORS)
 def test_connection_error(client: H2Client, action: Action, code: int) -> None:
     action(client)
     client.expect_connection_error(code)
@@ -582,8 +483,10 @@ def test_6_9_1_data_beyond_the_granted_window(app_target: Target) -> None:
         def settled(f: object) -> bool:
             if isinstance(f, PingFrame) and f.opaque_data == b"flowctrl":
                 return True
+            # Not any reset: with the app done, the stream ends with RST_STREAM(NO_ERROR)
+            # and the WINDOW_UPDATEs for the later DATA are still on their way.
             reset = client.responses.get(sid)
-            return isinstance(f, GoAwayFrame) or bool(reset and reset.reset is not None)
+            return isinstance(f, GoAwayFrame) or bool(reset and reset.reset in flow_errors)
 
         client.wait_for(settled, "a reaction to the excess DATA")
         response = client.responses[sid]
@@ -591,8 +494,12 @@ def test_6_9_1_data_beyond_the_granted_window(app_target: Target) -> None:
             code = client.goaway.error_code if client.goaway else response.reset
             assert code in flow_errors, client.summary()
             return
-        credit = client.send_window - 65535 + sent  # WINDOW_UPDATEs on stream 0 so far
-        assert credit >= sent - window, f"{sent - window} bytes over the window were accepted"
+        # No error: then the server must have granted the room (WINDOW_UPDATEs seen so far).
+        connection_window = client.send_window  # 65535 plus the WINDOW_UPDATEs on stream 0
+        stream_window = client.stream_windows[sid]  # the initial window plus the stream's
+        assert sent <= connection_window, f"{sent} bytes taken, {connection_window} granted"
+        if response.reset is None:  # the stream was still open when the excess came
+            assert sent <= stream_window, f"{sent} bytes taken, {stream_window} granted"
 
 
 # ----------------------------------------------------------------------------- exchanges
@@ -719,7 +626,9 @@ def test_default_settings_are_advertised(app_target: Target) -> None:
 # ----------------------------------------------------------------------------- §8 malformed
 
 
-def _fields(c: H2Client, *extra: tuple[str, str], drop: str = "", path: str = "/hello"):
+def _fields(
+    c: H2Client, *extra: tuple[str, str], drop: str = "", path: str = "/hello"
+) -> list[tuple[str, str]]:
     return [f for f in c.request_headers(path, "GET", extra) if f[0] != drop]
 
 
@@ -763,7 +672,9 @@ MALFORMED: list[tuple[str, Callable[[H2Client], list[tuple[str, str]]]]] = [
 
 @pytest.mark.parametrize("build", [pytest.param(b, id=i) for i, b in MALFORMED])
 def test_8_malformed_request_is_a_stream_error(
-    request: pytest.FixtureRequest, target: Target, build: Callable[[H2Client], list]
+    request: pytest.FixtureRequest,
+    target: Target,
+    build: Callable[[H2Client], list[tuple[str, str]]],
 ) -> None:
     """PROTOCOL_ERROR on the stream (§8.1.1), and the application never sees the request."""
     case = request.node.callspec.id
@@ -801,7 +712,9 @@ def test_8_1_1_content_length_must_match_data(
         pytest.param([("x-trailer", "1")], False, id="8.1-trailers-without-end-stream"),
     ],
 )
-def test_8_1_bad_trailers(client: H2Client, trailers: list, end_stream: bool) -> None:
+def test_8_1_bad_trailers(
+    client: H2Client, trailers: list[tuple[str, str]], end_stream: bool
+) -> None:
     sid = client.open_stream("/echo")
     client.send_data(sid, b"body")
     client.send_headers(sid, hpack_block(trailers), end_stream=end_stream)

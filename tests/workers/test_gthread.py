@@ -313,14 +313,18 @@ def test_worker_with_every_thread_stuck_is_replaced(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_one_stuck_thread_does_not_stop_the_heartbeat(tmp_path: Path) -> None:
+def test_one_stuck_thread_does_not_stop_the_worker_serving(tmp_path: Path) -> None:
+    # The stuck request is answered with 500 once it outlives --timeout; the worker is
+    # then retired gracefully to get its thread back. Other clients never notice, and the
+    # arbiter never has to kill the worker for silence.
     with gthread(tmp_path, "--threads", "2", "--timeout", "1", "--graceful-timeout", "1") as proc:
-        first_pid = proc.worker_pids()[0]
         stuck = proc.connect(timeout=20)
         stuck.sendall(request("/hang"))
         with httpx.Client(base_url=proc.url, timeout=5) as client:
             for _ in range(12):
-                assert client.get("/alive").json()["pid"] == first_pid
+                assert client.get("/alive").status_code == 200
                 time.sleep(0.25)
+        status, _, _ = read_response(stuck, bytearray())
+        assert status == b"HTTP/1.1 500 Internal Server Error"
         assert "WORKER TIMEOUT" not in proc.log()
         stuck.close()

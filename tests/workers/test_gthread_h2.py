@@ -25,6 +25,7 @@ import pytest
 
 from tests.certs import make_certs
 from tests.support import Gunicorn, wait_until
+from tests.wsgi.wire import WSGI_DIR
 
 APP = "tests.http2.apps:app"
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -265,3 +266,25 @@ def test_h2_without_the_package_is_a_configuration_error(tmp_path: Path) -> None
     assert "pip install 'gunicorn[http2]'" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.returncode == 1
+
+
+def test_file_wrapper_head_and_no_body_statuses_over_h2(tmp_path: Path) -> None:
+    data = os.urandom(300_000)
+    (tmp_path / "data.bin").write_bytes(data)
+    env = {"TEST_DATA_FILE": str(tmp_path / "data.bin")}
+    args = ["-k", "gthread", "--http-protocols", "h2,h1", "--http2-cleartext", "both"]
+    with Gunicorn(*args, "--chdir", str(WSGI_DIR), "apps:app", env=env) as server:
+        client = httpx.Client(http1=False, http2=True, base_url=server.url or "")
+        with client:
+            whole = client.get("/file")
+            unsized = client.get("/file?length=0&offset=1000")
+            head = client.head("/file")
+            no_content = client.get("/status/204")
+            not_modified = client.get("/status/304")
+    assert whole.http_version == "HTTP/2"
+    assert whole.content == data
+    assert unsized.content == data[1000:]
+    assert head.content == b"" and head.headers["content-length"] == str(len(data))
+    assert no_content.status_code == 204 and no_content.content == b""
+    assert "content-length" not in no_content.headers
+    assert not_modified.status_code == 304 and not_modified.content == b""

@@ -215,14 +215,19 @@ class HeadReader(H1Base):
         # LF and ends at a CR that an LF follows, so as many matches as header lines
         # means each match is exactly one line: "name: value", no bare CR, no trailing
         # space. Names are then proven by the FIELD_NAMES cache (or lower_field_names).
-        # The size check means no line (with its CRLF) can be too long. Anything else
-        # takes the general path, which also gives the precise error.
+        # The size check means no line with its CRLF is too long: a header block that
+        # fits the field size limit whole (the usual case), else each of its lines.
+        # Anything else takes the general path, which also gives the precise error.
         pairs = _FIELD_LINE_RE.findall(head, start)
         count = len(pairs)
         headers: Headers | None = None
+        max_size = limits.max_header_field_size
         if (
             count <= limits.max_header_fields
-            and len(head) - start <= limits.max_header_field_size
+            and (
+                len(head) - start <= max_size
+                or max(map(len, head[start + 1 :].split(b"\r\n"))) + 2 <= max_size
+            )
             and head.translate(None, _FIELD_TEXT) == b"\r\n" * (count + 1)
         ):
             try:
