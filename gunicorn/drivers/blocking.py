@@ -145,8 +145,12 @@ class BlockingHTTPConnection:
     # -- public API ----------------------------------------------------------------------
 
     def close_after_response(self) -> None:
-        """Close the connection once the current (or next) response is done."""
-        self.conn.close_after_response()
+        """Close the connection once the current (or next) response is done. Safe from
+        another thread: a response whose head already announced keep-alive keeps it
+        (the client may be sending its next request already)."""
+        with self._write_lock:
+            if not self.conn.response_started:
+                self.conn.close_after_response()
 
     @property
     def has_pending_request(self) -> bool:
@@ -430,7 +434,11 @@ class BlockingHTTPConnection:
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
 
     def send(self, event: Event) -> None:
-        data = self.conn.send(event)
+        if type(event) is Response:
+            with self._write_lock:  # against a close_after_response from another thread
+                data = self.conn.send(event)
+        else:
+            data = self.conn.send(event)
         if type(event) is Response:
             # The head always precedes a body piece or the end of the message: write
             # them together (one system call, one packet for small responses).

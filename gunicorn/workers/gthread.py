@@ -326,9 +326,12 @@ class ThreadWorker(base.Worker):
         assert poller is not None
         for fd in self._listeners:
             poller.remove(fd)
-        # A response under way keeps what it announced (a keep-alive promised may not
-        # become a close behind the client's back); the next request on that connection
-        # is answered with Connection: close, as every request from now on.
+        for slot in list(self._slots):
+            # A response not started yet announces the close; one whose head went out
+            # keeps its keep-alive, and the next request there is answered with close.
+            client = slot.client
+            if client is not None and type(client.http) is BlockingHTTPConnection:
+                client.http.close_after_response()
         for driver in list(self._h2):
             driver.shutdown()
         now = self._clock()

@@ -1,0 +1,179 @@
+"""HPACK (RFC 7541) for the server: a stateless encoder with cached blocks, and a decoder
+that remembers blocks which leave its dynamic table unchanged.
+
+The encoder never uses the dynamic table: a field in the static table is sent indexed
+(§6.1), any other as a literal without indexing (§6.2.2), its name indexed when the
+static table has it; a never-indexed field (``NeverIndexedHeaderTuple``) as such
+(§6.2.3). A block then depends only on its fields, so blocks are cached process-wide,
+keyed by the field list (the Date value changes once a second), and no block changes
+the peer's decoding state.
+
+The decoder is ``hpack``'s, whose errors end the connection with COMPRESSION_ERROR
+(RFC 9113 §4.3). A block made only of indexed fields and literals without indexing
+does not change the dynamic table; while the table stays as it was, the same block
+decodes to the same fields, so the last few such blocks are remembered. A client that
+repeats a request (h2load, a poller, a health check) is then decoded by one lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from h2.errors import ErrorCodes
+from h2.exceptions import ProtocolError
+from hpack import Decoder, Encoder
+from hpack.exceptions import HPACKError, OversizedHeaderListError
+from hpack.huffman import HuffmanEncoder
+from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
+from hpack.struct import HeaderTuple, HeaderWeaklyTyped
+from hpack.table import HeaderTable
+
+Field = tuple[bytes, bytes]
+
+# RFC 7541 Appendix A: index of each whole field, and the lowest index of each name.
+_STATIC_FIELDS: dict[Field, int] = {}
+_STATIC_NAMES: dict[bytes, int] = {}
+for _index, _field in enumerate(HeaderTable.STATIC_TABLE, 1):
+    _STATIC_FIELDS.setdefault(_field, _index)
+    _STATIC_NAMES.setdefault(_field[0], _index)
+
+_INDEXED = 0x80  # §6.1
+_NOT_INDEXED = 0x00  # §6.2.2
+_NEVER_INDEXED = 0x10  # §6.2.3
+_SIZE_UPDATE = 0x20  # §6.3
+_HUFFMAN = 0x80  # §5.2: the H bit of a string literal
+
+_huffman = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH).encode
+
+# Process-wide caches (blocks and fields depend on nothing else). Cleared when full.
+_BLOCKS: dict[tuple[Field, ...], bytes] = {}
+_BLOCKS_MAX = 512
+_BLOCK_MAX_BYTES = 1024
+_FIELDS: dict[Field, bytes] = {}
+_FIELDS_MAX = 2048
+_FIELD_MAX_BYTES = 256
+
+
+def encode_integer(value: int, prefix_bits: int, first_byte: int = 0) -> bytes:
+    """RFC 7541 §5.1: ``value`` with an N-bit prefix, the high bits from ``first_byte``."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes((first_byte | value,))
+    out = bytearray((first_byte | limit,))
+    value -= limit
+    while value >= 0x80:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_string(data: bytes, huffman: bool = True) -> bytes:
+    """RFC 7541 §5.2: a length-prefixed literal, Huffman-coded when that is shorter."""
+    if huffman and data:
+        coded = _huffman(data)
+        if len(coded) < len(data):
+            return encode_integer(len(coded), 7, _HUFFMAN) + coded
+    return encode_integer(len(data), 7) + data
+
+
+def encode_field(name: bytes, value: bytes, sensitive: bool = False, huffman: bool = True) -> bytes:
+    """One field without touching any dynamic table: indexed if the static table holds
+    it whole, else a literal (never indexed when ``sensitive``)."""
+    if not sensitive:
+        index = _STATIC_FIELDS.get((name, value))
+        if index is not None:
+            return encode_integer(index, 7, _INDEXED)
+    kind = _NEVER_INDEXED if sensitive else _NOT_INDEXED
+    index = _STATIC_NAMES.get(name, 0)
+    if index:
+        head = encode_integer(index, 4, kind)
+    else:
+        head = bytes((kind,)) + encode_string(name, huffman)
+    return head + encode_string(value, huffman)
+
+
+def _cached_field(field: Field) -> bytes:
+    encoded = _FIELDS.get(field)
+    if encoded is None:
+        encoded = encode_field(field[0], field[1])
+        if len(encoded) <= _FIELD_MAX_BYTES:
+            if len(_FIELDS) >= _FIELDS_MAX:
+                _FIELDS.clear()
+            _FIELDS[field] = encoded
+    return encoded
+
+
+def _field_parts(header: HeaderWeaklyTyped | tuple[bytes, bytes, bool]) -> tuple[bytes, bytes, bool]:
+    """Name, value and sensitivity of any field form ``hpack.Encoder`` accepts."""
+    if isinstance(header, HeaderTuple):
+        sensitive = not header.indexable
+    else:
+        sensitive = len(header) > 2 and bool(header[2])  # type: ignore[misc]
+    name, value = header[0], header[1]
+    if isinstance(name, str):
+        name = name.encode("utf-8")
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return name, value, sensitive
+
+
+class ServerEncoder(Encoder):
+    """``hpack.Encoder``'s interface, encoding statelessly (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._table_size = self.header_table.maxsize
+        self._size_update = b""
+
+    @property
+    def header_table_size(self) -> int:
+        return self._table_size
+
+    @header_table_size.setter
+    def header_table_size(self, value: int) -> None:
+        # The peer's SETTINGS_HEADER_TABLE_SIZE. The dynamic table stays empty, but a
+        # limit below its current size must still be acknowledged by a size update at
+        # the start of the next block (§4.2; decoders such as nghttp2 wait for it).
+        # A larger limit is not taken up: the table is never used.
+        if value < self._table_size:
+            self._table_size = value
+            self._size_update = encode_integer(value, 5, _SIZE_UPDATE)
+
+    def encode(
+        self,
+        headers: Iterable[HeaderTuple | tuple[bytes | str, bytes | str] | tuple[bytes | str, bytes | str, bool | None]]
+        | dict[bytes | str, bytes | str],
+        huffman: bool = True,
+    ) -> bytes:
+        if isinstance(headers, dict):
+            headers = list(headers.items())
+        key = tuple(headers)
+        block = _BLOCKS.get(key)  # type: ignore[arg-type]
+        if block is None or not _plain(key):
+            block = self._encode_block(key, huffman)
+        if self._size_update:
+            block = self._size_update + block
+            self._size_update = b""
+        return block
+
+    def _encode_block(self, fields: tuple[object, ...], huffman: bool) -> bytes:
+        if huffman and _plain(fields):
+            block = b"".join([_cached_field(field) for field in fields])  # type: ignore[arg-type]
+            if len(block) <= _BLOCK_MAX_BYTES:
+                if len(_BLOCKS) >= _BLOCKS_MAX:
+                    _BLOCKS.clear()
+                _BLOCKS[fields] = block  # type: ignore[index]
+            return block
+        return b"".join(
+            [encode_field(*_field_parts(field), huffman=huffman) for field in fields]  # type: ignore[arg-type]
+        )
+
+
+def _plain(fields: tuple[object, ...]) -> bool:
+    """True when every field is a plain (name, value) tuple of bytes: the cache key
+    would not tell a ``NeverIndexedHeaderTuple`` from an equal plain tuple."""
+    for field in fields:
+        if type(field) is not tuple or len(field) != 2:
+            return False
+    return True
