@@ -18,6 +18,7 @@ repeats a request (h2load, a poller, a health check) is then decoded by one look
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
@@ -42,6 +43,12 @@ _NOT_INDEXED = 0x00  # §6.2.2
 _NEVER_INDEXED = 0x10  # §6.2.3
 _SIZE_UPDATE = 0x20  # §6.3
 _HUFFMAN = 0x80  # §5.2: the H bit of a string literal
+
+# Decoded blocks remembered per connection: only small ones (the fields of a remembered
+# block stay alive with it), a few at a time.
+_DECODED_MAX = 8
+_DECODED_MAX_BYTES = 256
+_DECODED_MAX_FIELDS = 48
 
 _huffman = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH).encode
 
@@ -104,12 +111,14 @@ def _cached_field(field: Field) -> bytes:
     return encoded
 
 
-def _field_parts(header: HeaderWeaklyTyped | tuple[bytes, bytes, bool]) -> tuple[bytes, bytes, bool]:
+def _field_parts(
+    header: HeaderWeaklyTyped | tuple[bytes, bytes, bool],
+) -> tuple[bytes, bytes, bool]:
     """Name, value and sensitivity of any field form ``hpack.Encoder`` accepts."""
     if isinstance(header, HeaderTuple):
         sensitive = not header.indexable
     else:
-        sensitive = len(header) > 2 and bool(header[2])  # type: ignore[misc]
+        sensitive = len(header) > 2 and bool(header[2])
     name, value = header[0], header[1]
     if isinstance(name, str):
         name = name.encode("utf-8")
@@ -142,38 +151,117 @@ class ServerEncoder(Encoder):
 
     def encode(
         self,
-        headers: Iterable[HeaderTuple | tuple[bytes | str, bytes | str] | tuple[bytes | str, bytes | str, bool | None]]
+        headers: Iterable[
+            HeaderTuple
+            | tuple[bytes | str, bytes | str]
+            | tuple[bytes | str, bytes | str, bool | None]
+        ]
         | dict[bytes | str, bytes | str],
         huffman: bool = True,
     ) -> bytes:
-        if isinstance(headers, dict):
-            headers = list(headers.items())
-        key = tuple(headers)
-        block = _BLOCKS.get(key)  # type: ignore[arg-type]
-        if block is None or not _plain(key):
-            block = self._encode_block(key, huffman)
+        fields = tuple(headers.items() if isinstance(headers, dict) else headers)
+        block = _BLOCKS.get(fields)  # type: ignore[arg-type]
+        if block is None or not huffman or not _no_header_tuples(fields):
+            block = _encode_block(fields, huffman)
         if self._size_update:
             block = self._size_update + block
             self._size_update = b""
         return block
 
-    def _encode_block(self, fields: tuple[object, ...], huffman: bool) -> bytes:
-        if huffman and _plain(fields):
-            block = b"".join([_cached_field(field) for field in fields])  # type: ignore[arg-type]
-            if len(block) <= _BLOCK_MAX_BYTES:
-                if len(_BLOCKS) >= _BLOCKS_MAX:
-                    _BLOCKS.clear()
-                _BLOCKS[fields] = block  # type: ignore[index]
-            return block
-        return b"".join(
-            [encode_field(*_field_parts(field), huffman=huffman) for field in fields]  # type: ignore[arg-type]
-        )
 
-
-def _plain(fields: tuple[object, ...]) -> bool:
-    """True when every field is a plain (name, value) tuple of bytes: the cache key
-    would not tell a ``NeverIndexedHeaderTuple`` from an equal plain tuple."""
-    for field in fields:
-        if type(field) is not tuple or len(field) != 2:
+def _no_header_tuples(fields: tuple[object, ...]) -> bool:
+    """A cached block may be used: a ``NeverIndexedHeaderTuple`` equals the plain tuple
+    a block was cached for, but must not be encoded like it."""
+    for field in fields:  # noqa: SIM110 (all() with a generator is slower here)
+        if type(field) is not tuple:
             return False
     return True
+
+
+def _cacheable(fields: tuple[object, ...]) -> bool:
+    for field in fields:
+        if (
+            type(field) is not tuple
+            or len(field) != 2
+            or type(field[0]) is not bytes
+            or type(field[1]) is not bytes
+        ):
+            return False
+    return True
+
+
+def _encode_block(fields: tuple[object, ...], huffman: bool) -> bytes:
+    if huffman and _cacheable(fields):
+        block = b"".join([_cached_field(field) for field in fields])  # type: ignore[arg-type]
+        if len(block) <= _BLOCK_MAX_BYTES:
+            if len(_BLOCKS) >= _BLOCKS_MAX:
+                _BLOCKS.clear()
+            _BLOCKS[fields] = block  # type: ignore[index]
+        return block
+    parts = [_field_parts(field) for field in fields]  # type: ignore[arg-type]
+    return b"".join(
+        [encode_field(name, value, sensitive, huffman) for name, value, sensitive in parts]
+    )
+
+
+class CompressionError(ProtocolError):
+    """A field block that HPACK cannot decode (RFC 9113 §4.3)."""
+
+    error_code = ErrorCodes.COMPRESSION_ERROR
+
+
+class ServerDecoder(Decoder):
+    """An HPACK decoder whose decoding errors end the connection with COMPRESSION_ERROR,
+    remembering blocks that leave the dynamic table unchanged (see the module docstring).
+
+    ``h2`` turns every ``hpack`` error into a PROTOCOL_ERROR; an ``h2`` ``ProtocolError``
+    raised here passes through its handler and keeps its code. An oversized header list
+    is left to ``h2`` (a header list bomb: ENHANCE_YOUR_CALM)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._decoded: dict[bytes, list[HeaderTuple]] = {}
+        # The table state the remembered blocks were decoded against: its newest entry
+        # (entries are only added at the front, and each is a new tuple, held here so
+        # its identity cannot be reused), its length and the header list limit.
+        self._newest: object = None
+        self._entries = 0
+        self._limit = self.max_header_list_size
+
+    def decode(self, data: bytes, raw: bool = False) -> Iterable[HeaderTuple]:
+        entries = self.header_table.dynamic_entries
+        newest = entries[0] if entries else None
+        decoded = self._decoded
+        if (
+            newest is not self._newest
+            or len(entries) != self._entries
+            or self.max_header_list_size != self._limit
+        ):
+            decoded.clear()
+            self._newest = newest
+            self._entries = len(entries)
+            self._limit = self.max_header_list_size
+        elif raw:
+            fields = decoded.get(data)
+            if fields is not None:
+                self._assert_valid_table_size()
+                return list(fields)
+        try:
+            fields = cast("list[HeaderTuple]", super().decode(data, raw))
+        except OversizedHeaderListError:
+            raise
+        except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
+            raise CompressionError(f"undecodable field block: {exc}") from exc
+        if (
+            raw
+            and type(data) is bytes
+            and 0 < len(data) <= _DECODED_MAX_BYTES
+            and len(fields) <= _DECODED_MAX_FIELDS
+            and data[0] & 0xE0 != _SIZE_UPDATE  # §4.2: a size update is only at the start
+            and (entries[0] if entries else None) is newest
+            and len(entries) == self._entries
+        ):
+            if len(decoded) >= _DECODED_MAX:
+                decoded.clear()
+            decoded[data] = list(fields)
+        return fields

@@ -29,7 +29,7 @@ from gunicorn.http.h1.states import (
     RECEIVE_TRANSITIONS,
     SWITCHED,
 )
-from gunicorn.http.h1.writer import ResponseWriter, server_line
+from gunicorn.http.h1.writer import _SERVER_LINES, ResponseWriter, server_line
 from gunicorn.http.limits import MAX_REQUEST_LINE, Limits, Policy
 
 _new_event = object.__new__
@@ -63,7 +63,8 @@ class H1Connection(BodyReader, ResponseWriter):
         self._line_limit = self._limits.max_request_line or MAX_REQUEST_LINE * 16
         self._clock = clock
         self._trusted = trusted_forwarder
-        self._server_line = server_line(server_header)
+        # The cache first: a connection per request is the sync worker's usual case.
+        self._server_line = _SERVER_LINES.get(server_header) or server_line(server_header)
         self._chunked_responses = chunked_responses
         self._buf = b""
         self._pos = 0

@@ -15,7 +15,7 @@ from gunicorn.http.errors import (
     UnsupportedTransferCoding,
 )
 from gunicorn.http.events import Headers
-from gunicorn.http.headers import OWS, check_header_name, lower_token
+from gunicorn.http.headers import OWS, check_header_name, keep_underscore_field, lower_token
 from gunicorn.http.limits import Limits, Policy
 
 # Controls other than HTAB inside a head whose CR and LF were already proven to pair up.
@@ -72,13 +72,9 @@ def parse_fields(
                 raise InvalidHeaderName("empty header name")
             lowered = check_header_name(raw_name, policy.strip_header_spaces)
         name = lowered
-        if b"_" in name:
-            header_map = policy.header_map
-            if header_map != "dangerous" and not (trusted and name in policy.forwarder_headers):
-                if header_map == "refuse":
-                    raise InvalidHeaderName(f"underscore in header name {raw_name[:64]!r}")
-                dropped = True
-                continue
+        if b"_" in name and not keep_underscore_field(name, policy, trusted):
+            dropped = True
+            continue
         append((name, value.strip(OWS)))
     if len(headers) > limits.max_header_fields:
         raise LimitRequestHeaders("too many header fields")

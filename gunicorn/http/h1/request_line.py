@@ -9,11 +9,10 @@ import re
 from gunicorn.http.errors import (
     InvalidHTTPVersion,
     InvalidRequestLine,
-    InvalidRequestMethod,
     InvalidTarget,
     UnsupportedHTTPVersion,
 )
-from gunicorn.http.headers import lower_token, valid_host
+from gunicorn.http.headers import check_method, valid_host
 from gunicorn.http.limits import Policy
 
 # Request targets: printable ASCII only (RFC 9112 §3.2, RFC 3986 §2).
@@ -52,21 +51,6 @@ def parse_request_line(line: bytes, policy: Policy) -> tuple[bytes, bytes, tuple
     if _TARGET_RE.fullmatch(target) is None:
         raise InvalidTarget(f"invalid request target {target[:64]!r}")
     return method, target, version
-
-
-def check_method(method: bytes, policy: Policy) -> bytes:
-    """A method outside the common ones, checked (and casefolded) as the policy says."""
-    if lower_token(method) is None:
-        raise InvalidRequestMethod(f"invalid method {method[:32]!r}")
-    # As gunicorn: lowercase is refused unless unconventional methods are permitted;
-    # casefolding then applies to what was accepted.
-    if not policy.permit_unconventional_http_method and (
-        not 3 <= len(method) <= 20 or method.upper() != method or b"#" in method
-    ):
-        raise InvalidRequestMethod(f"unconventional method {method[:32]!r}")
-    if policy.casefold_http_method:
-        method = method.upper()
-    return method
 
 
 def other_target_form(method: bytes, target: bytes) -> Target:

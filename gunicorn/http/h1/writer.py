@@ -11,6 +11,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from gunicorn.http import framing
+from gunicorn.http.error_page import error_page
 from gunicorn.http.errors import (
     InvalidResponseHeader,
     InvalidResponseStatus,
@@ -93,16 +94,6 @@ def status_line(status: int, reason: bytes, version: tuple[int, int]) -> bytes:
         if line is not None:
             return line
     return b"HTTP/1.1 %d %s\r\n" % (status, reason or _REASONS.get(status, b""))
-
-
-def error_page(status: int, reason: bytes, detail: str) -> bytes:
-    """A small HTML body naming the error; ``detail`` is escaped here."""
-    detail = detail.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return (
-        b"<!DOCTYPE html><html><head><title>%d %s</title></head>"
-        b"<body><h1>%d %s</h1><p>%s</p></body></html>\n"
-        % (status, reason, status, reason, detail.encode("ascii", "backslashreplace"))
-    )
 
 
 class ResponseWriter(H1Base):
@@ -378,9 +369,7 @@ class ResponseWriter(H1Base):
         self._our_state = SEND_TRANSITIONS[IDLE, ERROR_PAGE]
         status = exc.status
         reason = exc.reason.encode("latin-1")
-        # A client error says what was wrong with the request; a server error says
-        # nothing about the server (its details go to the error log).
-        body = error_page(status, reason, str(exc) if status < 500 else "")
+        body = error_page(status, reason, str(exc))
         head = [
             b"HTTP/1.1 %d %s\r\n" % (status, reason),
             self._server_line,
