@@ -24,7 +24,6 @@ from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 from hpack import Decoder, Encoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
-from hpack.huffman import HuffmanEncoder
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 from hpack.struct import HeaderTuple, HeaderWeaklyTyped
 from hpack.table import HeaderTable
@@ -50,7 +49,8 @@ _DECODED_MAX = 8
 _DECODED_MAX_BYTES = 256
 _DECODED_MAX_FIELDS = 48
 
-_huffman = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH).encode
+# RFC 7541 Appendix B: each octet's Huffman code and its length in bits.
+_HUFFMAN_CODES = tuple(zip(REQUEST_CODES[:256], REQUEST_CODES_LENGTH[:256], strict=True))
 
 # Process-wide caches (blocks and fields depend on nothing else). Cleared when full.
 _BLOCKS: dict[tuple[Field, ...], bytes] = {}
@@ -75,10 +75,32 @@ def encode_integer(value: int, prefix_bits: int, first_byte: int = 0) -> bytes:
     return bytes(out)
 
 
+def huffman_encode(data: bytes) -> bytes:
+    """RFC 7541 §5.2: the Huffman code of ``data``, padded with the EOS prefix (1 bits)."""
+    codes = _HUFFMAN_CODES
+    out = b""
+    acc = bits = 0
+    # Whole octets leave the accumulator every 64 input octets: shifting one ever
+    # longer integer would make long values quadratic.
+    for start in range(0, len(data), 64):
+        for octet in data[start : start + 64]:
+            code, length = codes[octet]
+            acc = (acc << length) | code
+            bits += length
+        spare = bits & 7
+        out += (acc >> spare).to_bytes(bits >> 3, "big")
+        acc &= (1 << spare) - 1
+        bits = spare
+    if bits:
+        pad = 8 - bits
+        out += ((acc << pad) | ((1 << pad) - 1)).to_bytes(1, "big")
+    return out
+
+
 def encode_string(data: bytes, huffman: bool = True) -> bytes:
     """RFC 7541 §5.2: a length-prefixed literal, Huffman-coded when that is shorter."""
     if huffman and data:
-        coded = _huffman(data)
+        coded = huffman_encode(data)
         if len(coded) < len(data):
             return encode_integer(len(coded), 7, _HUFFMAN) + coded
     return encode_integer(len(data), 7) + data
@@ -241,7 +263,7 @@ class ServerDecoder(Decoder):
             self._newest = newest
             self._entries = len(entries)
             self._limit = self.max_header_list_size
-        elif raw:
+        elif raw and type(data) is bytes:
             fields = decoded.get(data)
             if fields is not None:
                 self._assert_valid_table_size()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import h2.connection
 import h2.events as h2e
+import hpack
 import pytest
 from h2.settings import SettingCodes
+from hpack import NeverIndexedHeaderTuple
 from hyperframe.frame import (
     DataFrame,
     GoAwayFrame,
@@ -16,6 +18,8 @@ from hyperframe.frame import (
     SettingsFrame,
     WindowUpdateFrame,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gunicorn.http.connection import NEED_DATA, ServerConnection
 from gunicorn.http.error_page import error_page
@@ -36,6 +40,15 @@ from gunicorn.http.events import (
     Trailers,
 )
 from gunicorn.http.h2 import H2Connection
+from gunicorn.http.h2_engine import ServerFrameBuffer
+from gunicorn.http.h2_hpack import (
+    CompressionError,
+    ServerDecoder,
+    ServerEncoder,
+    encode_integer,
+    encode_string,
+    huffman_encode,
+)
 from gunicorn.http.limits import Limits, Policy
 from gunicorn.http.negotiate import PREFACE, InvalidHTTP2Settings
 from tests.http2.h2_client_helpers import (
@@ -1220,3 +1233,154 @@ def test_satisfies_the_server_connection_protocol() -> None:
     for name in ServerConnection.__dict__:
         if not name.startswith("_") and name != "http_version":
             assert callable(getattr(conn, name)), name
+
+
+# ------------------------------------------- HPACK and the engine's fast paths
+
+RESPONSE_NAMES = st.sampled_from(
+    [b":status", b"content-type", b"content-length", b"server", b"date", b"set-cookie"]
+) | st.binary(min_size=1, max_size=24)
+RESPONSE_VALUES = st.sampled_from([b"200", b"404", b"gzip, deflate", b""]) | st.binary(max_size=200)
+
+
+def test_hpack_primitives_match_the_rfc_7541_examples() -> None:
+    # RFC 7541 C.1.1-C.1.3 (integers) and C.4.1-C.4.2 (Huffman-coded strings).
+    assert encode_integer(10, 5) == b"\x0a"
+    assert encode_integer(1337, 5) == b"\x1f\x9a\x0a"
+    assert encode_integer(42, 8) == b"\x2a"
+    assert huffman_encode(b"www.example.com") == bytes.fromhex("f1e3c2e5f23a6ba0ab90f4ff")
+    assert encode_string(b"no-cache") == bytes.fromhex("86a8eb10649cbf")
+    assert encode_string(b"\xff\xfe") == b"\x02\xff\xfe"  # Huffman would be longer
+
+
+@settings(max_examples=50, deadline=None)
+@given(fields=st.lists(st.tuples(RESPONSE_NAMES, RESPONSE_VALUES), max_size=10))
+def test_response_blocks_decode_to_their_fields_without_touching_the_table(
+    fields: list[tuple[bytes, bytes]],
+) -> None:
+    decoder = hpack.Decoder()
+    for _ in range(2):  # the second block comes from the cache
+        block = ServerEncoder().encode(fields)
+        assert decoder.decode(block, raw=True) == fields
+        assert not decoder.header_table.dynamic_entries
+
+
+def test_never_indexed_fields_keep_their_representation() -> None:
+    encoder = ServerEncoder()
+    plain = encoder.encode([(b"authorization", b"secret")])
+    sensitive = encoder.encode([NeverIndexedHeaderTuple(b"authorization", b"secret")])
+    assert plain[0] & 0xF0 == 0x00 and sensitive[0] & 0xF0 == 0x10  # RFC 7541 §6.2.2/§6.2.3
+    (field,) = hpack.Decoder().decode(sensitive, raw=True)
+    assert isinstance(field, NeverIndexedHeaderTuple)
+
+
+def test_a_smaller_header_table_is_acknowledged_at_the_next_block_only() -> None:
+    # The h2 client refuses a block once its smaller table is acknowledged, unless the
+    # block opens with a size update (RFC 7541 §4.2).
+    pair = Pair(client_settings={SettingCodes.HEADER_TABLE_SIZE: 100})
+    blocks = []
+    for _ in range(2):
+        sid = pair.request()
+        pair.events()
+        out = pair.server.send(Response(200, [(b"content-length", b"0")], stream_id=sid))
+        blocks.append(frames_of(out)[0].data)
+        pair.to_client(out)
+        pair.server.finish_stream(sid)
+        pair.exchange()
+        assert response_headers(pair, sid)[b":status"] == b"200"
+    assert blocks[0] == encode_integer(100, 5, 0x20) + blocks[1]  # §6.3 size update
+    assert blocks[1][0] & 0xE0 != 0x20
+    # Another connection shares the block cache, not the size update.
+    other = Pair()
+    sid = other.request()
+    other.events()
+    out = other.server.send(Response(200, [(b"content-length", b"0")], stream_id=sid))
+    assert frames_of(out)[0].data == blocks[1]
+
+
+def test_a_field_block_over_the_frame_size_continues_in_continuation_frames() -> None:
+    pair = Pair()
+    sid = pair.request()
+    pair.events()
+    big = bytes(range(0x80, 0x100)) * 300  # 38,400 bytes (obs-text: no Huffman)
+    out = pair.server.send(
+        Response(200, [(b"x-big", big), (b"content-length", b"0")], stream_id=sid)
+    )
+    frames = frames_of(out)
+    assert [type(f).__name__ for f in frames] == [
+        "HeadersFrame",
+        "ContinuationFrame",
+        "ContinuationFrame",
+    ]
+    assert [sorted(f.flags) for f in frames] == [["END_STREAM"], [], ["END_HEADERS"]]
+    assert max(len(f.data) for f in frames) == 16384
+    pair.to_client(out)
+    assert response_headers(pair, sid)[b"x-big"] == big
+    assert pair.of(h2e.StreamEnded, sid)
+
+
+def test_remembered_request_blocks_follow_the_dynamic_table() -> None:
+    decoder = ServerDecoder()
+    client = hpack.Encoder()
+    assert decoder.decode(client.encode([(b"x-a", b"1")]), raw=True) == [(b"x-a", b"1")]
+    assert client.encode([(b"x-a", b"1")]) == b"\xbe"  # index 62: the newest entry
+    for _ in range(2):
+        assert decoder.decode(b"\xbe", raw=True) == [(b"x-a", b"1")]
+    decoder.decode(client.encode([(b"x-b", b"2")]), raw=True)
+    assert decoder.decode(b"\xbe", raw=True) == [(b"x-b", b"2")]
+    assert decoder.decode(b"\xbf", raw=True) == [(b"x-a", b"1")]
+    # A size update that evicts the oldest entry leaves the newest in place.
+    decoder.decode(b"\x3f\x09", raw=True)  # table size 40: room for one entry
+    with pytest.raises(CompressionError):
+        decoder.decode(b"\xbf", raw=True)
+    assert decoder.decode(b"\xbe", raw=True) == [(b"x-b", b"2")]
+
+
+def test_remembered_request_blocks_respect_a_lowered_header_list_limit() -> None:
+    decoder = ServerDecoder()
+    block = hpack.Encoder().encode([(b"x-long", b"v" * 100)], huffman=False)
+    for _ in range(2):
+        assert decoder.decode(block, raw=True) == [(b"x-long", b"v" * 100)]
+    decoder.max_header_list_size = 64
+    with pytest.raises(hpack.OversizedHeaderListError):
+        decoder.decode(block, raw=True)
+
+
+def test_repeated_requests_on_one_connection_are_each_decoded() -> None:
+    pair = Pair()
+    paths = [b"/a", b"/a", b"/a", b"/b", b"/a"]
+    for path in paths:
+        pair.request(request_fields(b"GET", path, (b"user-agent", b"h2load")))
+    requests = requests_of(pair.events())
+    assert [r.target for r in requests] == paths
+    assert all(
+        r.headers == [(b"host", b"example.com"), (b"user-agent", b"h2load")] for r in requests
+    )
+
+
+def test_frames_split_anywhere_across_reads_are_reassembled() -> None:
+    peer = RawPeer()
+    fields = request_fields(b"GET", b"/split", (b"accept", b"*/*"))
+    headers = peer.headers(1, fields, end_stream=True, end_headers=False)
+    block = headers.data
+    headers.data = block[:5]
+    wire = headers.serialize() + peer.continuation(1, block[5:], end_headers=True).serialize()
+    for octet in range(len(wire)):
+        peer.feed(wire[octet : octet + 1])
+    request, end = peer.events()
+    assert request.target == b"/split" and request.headers[-1] == (b"accept", b"*/*")
+    assert end == EndOfMessage([], 1)
+
+
+def test_received_frames_are_hyperframe_frames_with_a_short_repr() -> None:
+    buffer = ServerFrameBuffer()
+    buffer.max_frame_size = 16384
+    headers = RawPeer.data(1, b"x", end_stream=True)
+    buffer.add_data(PREFACE + SettingsFrame(0).serialize() + headers.serialize())
+    settings_frame, data_frame = list(buffer)
+    assert isinstance(settings_frame, SettingsFrame) and isinstance(data_frame, DataFrame)
+    assert type(data_frame).__name__ == "DataFrame" and data_frame.data == b"x"
+    assert [repr(settings_frame), repr(data_frame)] == [
+        "<SettingsFrame stream 0>",
+        "<DataFrame stream 1>",
+    ]

@@ -3,10 +3,13 @@ TTIN/TTOU and max_requests recycling end with every request answered."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 from collections import Counter
+from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.loadgen import Load
@@ -68,3 +71,32 @@ def test_max_requests_recycles_on_time_and_loses_no_request() -> None:
         # The limit (at most 100 + 20 of jitter), plus what the 8 clients already had in
         # flight when it was reached.
         assert served[pid] <= 120 + 8, (pid, served[pid])
+
+
+def test_usr2_upgrade_then_term_of_the_old_master_loses_no_request(tmp_path: Path) -> None:
+    pidfile = tmp_path / "g.pid"
+    with Gunicorn("-w", "2", "--pid", str(pidfile), *ARGS) as server:
+        assert server.address is not None and not isinstance(server.address, str)
+        server.wait_workers(2)
+        with Load(server.address, connections=16) as load:
+            load.wait_for_requests(200)
+            server.send(signal.SIGUSR2)
+            new_pidfile = Path(f"{pidfile}.2")
+            wait_until(new_pidfile.exists, timeout=20)
+            new_master = int(new_pidfile.read_text())
+            server.adopt(new_master)
+            server.wait_for("Booting worker", count=4, timeout=20)
+            load.wait_for_requests(200)
+            server.send(signal.SIGTERM)  # retire the old generation
+            assert server.wait() == 0
+            load.wait_for_requests(200)
+        _assert_nothing_lost(load)
+        os.kill(new_master, signal.SIGTERM)
+        wait_until(lambda: not psutil.pid_exists(new_master) or _zombie(new_master), timeout=20)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
