@@ -217,12 +217,12 @@ class H2Stream:
 
     def body_sent(self) -> int:
         with self._conn.lock:
-            return self._conn.core.body_sent(self.stream_id)
+            return int(self._conn.core.body_sent(self.stream_id))
 
     @property
     def body_dropped(self) -> bool:
         with self._conn.lock:
-            return self._conn.core.body_dropped(self.stream_id)
+            return bool(self._conn.core.body_dropped(self.stream_id))
 
     def write_error(self, exc: ProtocolError | LocalProtocolError) -> int:
         conn = self._conn
@@ -353,7 +353,7 @@ class H2Driver:
                 break
             kind = type(event)
             if kind is Request:
-                stream = H2Stream(self, event)  # type: ignore[arg-type]
+                stream = H2Stream(self, event)
                 streams[stream.stream_id] = stream
                 started.append(stream)
             elif kind is ConnectionClosed:
@@ -362,9 +362,9 @@ class H2Driver:
                     stream._reset = True
                 break
             else:
-                target = streams.get(event.stream_id)  # type: ignore[union-attr]
+                target = streams.get(event.stream_id)
                 if target is not None:
-                    target._deliver(event)  # type: ignore[arg-type]
+                    target._deliver(event)
         self._out.append(core.data_to_send())
         self._progress.notify_all()
         return started

@@ -173,7 +173,7 @@ def _server_header() -> bytes:
     # Only code that imported gunicorn.http.wsgi can have patched it: the face is read
     # where it was loaded, never loaded by the server itself.
     face = sys.modules.get("gunicorn.http.wsgi")
-    override = face.server_header_override() if face is not None else None
+    override: str | None = face.server_header_override() if face is not None else None
     if override is None:
         return b"gunicorn"
     return override.encode("latin-1")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
+from gunicorn.lifecycle.logs import RateLimit
 from tests.support import Gunicorn
 from tests.wsgi.wire import WSGI_DIR, exchange
-
-from gunicorn.lifecycle.logs import RateLimit
 
 
 def test_rate_limit_allows_a_burst_then_counts_what_it_drops() -> None:

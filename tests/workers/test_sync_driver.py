@@ -12,8 +12,8 @@ import pytest
 
 from gunicorn.config import Config
 from gunicorn.drivers.blocking import CLOSED, NEED_DATA, REQUEST_READY, BlockingHTTPConnection
-from gunicorn.lifecycle.options import DriverOptions, Networks, core_options, is_trusted
 from gunicorn.http.limits import MAX_HEADER_FIELDS, Limits
+from gunicorn.lifecycle.options import DriverOptions, Networks, core_options, is_trusted
 from tests.wsgi.wire import parse_replies, read_all, request_bytes
 
 
