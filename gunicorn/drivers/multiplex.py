@@ -52,7 +52,7 @@ from gunicorn.http.events import (
     StreamReset,
     Trailers,
 )
-from gunicorn.lifecycle.logs import log_socket_error
+from gunicorn.lifecycle.logs import log_protocol_error, log_socket_error
 from gunicorn.lifecycle.session import Session
 from gunicorn.lifecycle.wsgi import run_wsgi
 from gunicorn.wsgi.filewrapper import FileWrapper
@@ -281,6 +281,11 @@ class H2Driver:
         self.lock = threading.Lock()
         self._progress = threading.Condition(self.lock)
         self._write_lock = threading.Lock()
+        # OpenSSL does not let two threads read and write one TLS connection at once: a
+        # TLS socket's (non-blocking) recv and send take turns; a plain socket needs none.
+        self._io_lock: Any = (
+            threading.Lock() if isinstance(sock, ssl.SSLSocket) else contextlib.nullcontext()
+        )
         self._out: list[bytes] = []
         self._spawn = spawn
         self._client_wait = client_wait
@@ -292,6 +297,7 @@ class H2Driver:
         self.closed = False
         self._eof = False
         self._going_away = False
+        self._error_logged = False
         self.last_activity = time.monotonic()
         sock.setblocking(False)
 
@@ -327,7 +333,8 @@ class H2Driver:
         taken = 0
         while taken < READ_TURN and not self._eof:
             try:
-                data = sock.recv(READ_SIZE)
+                with self._io_lock:
+                    data = sock.recv(READ_SIZE)
             except _WOULD_BLOCK_READ:
                 break
             except ssl.SSLWantWriteError:
@@ -393,6 +400,7 @@ class H2Driver:
             closed = self.closed
         if closed:
             self._release_socket()
+            self._log_error()
             return CLOSED
         with self.lock:
             finished = self._eof or self.core.closed or self._going_away
@@ -401,10 +409,21 @@ class H2Driver:
                 self._mark_closed()
         if close:
             self._release_socket()
+            self._log_error()
             return CLOSED
         if self._eof:
             return WANT_NOTHING if complete else WANT_WRITE
         return WANT_READ if complete else WANT_READ | WANT_WRITE
+
+    def _tls_pending(self) -> bool:
+        with self._io_lock:
+            return bool(self.sock.pending())  # type: ignore[attr-defined]
+
+    def _log_error(self) -> None:
+        error = self.core.error
+        if error and not self._error_logged:
+            self._error_logged = True
+            log_protocol_error(self.log, self.session.client_addr, error)
 
     def wait_for_peer(self, deadline: float) -> None:
         """Block a stream until the peer sent something (or someone else read it)."""
@@ -432,7 +451,7 @@ class H2Driver:
     def _wait_readable(self, timeout: float) -> bool:
         if self._eof:
             return False
-        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+        if isinstance(self.sock, ssl.SSLSocket) and self._tls_pending():
             return True
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN)
@@ -489,7 +508,8 @@ class H2Driver:
         try:
             while view:
                 try:
-                    sent = self.sock.send(view)
+                    with self._io_lock:
+                        sent = self.sock.send(view)
                 except (*_WOULD_BLOCK_WRITE, ssl.SSLWantReadError):
                     if not block:
                         with self.lock:

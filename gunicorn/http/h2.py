@@ -120,6 +120,8 @@ class H2Connection(Receiver):
         self._peer_goaway_last = -1
         self._going_away = False
         self._closed = False
+        #: Why the connection ended in error (a protocol error, a flood guard), for the log.
+        self.error: str | None = None
         self._window_changed = False
         self._handlers = self._handler_table()
 
@@ -206,6 +208,7 @@ class H2Connection(Receiver):
             # for header list bombs, PROTOCOL_ERROR...), except for a bad preface.
             if self._h2.state_machine.state is not ConnectionState.CLOSED:
                 self._h2.close_connection(exc.error_code)
+            self.error = str(exc) or type(exc).__name__
             self._end(clear_events=True)
             return
         handlers = self._handlers
@@ -219,10 +222,12 @@ class H2Connection(Receiver):
             if self._window_changed:
                 self._window_changed = False
                 self._outbox.flush_blocked()
-        except Calm:
+        except Calm as exc:
+            self.error = f"{exc} (GOAWAY ENHANCE_YOUR_CALM)"
             self.close(ENHANCE_YOUR_CALM)
-        except h2.exceptions.H2Error:
+        except h2.exceptions.H2Error as exc:
             # h2 refused what the server asked of it: never the driver's problem.
+            self.error = f"internal error: {exc}"
             self.close(INTERNAL_ERROR)
 
     def next_event(self) -> NextEvent:

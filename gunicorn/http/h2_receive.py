@@ -65,9 +65,9 @@ class Receiver:
     def _answer_error(self, stream: Stream, exc: ProtocolError | LocalProtocolError) -> None:
         raise NotImplementedError
 
-    def _calm_if(self, tripped: bool) -> None:
+    def _calm_if(self, tripped: bool, why: str) -> None:
         if tripped:
-            raise Calm
+            raise Calm(why)
 
     def _refused(self, stream_id: int) -> bool:
         if self._going_away and stream_id > self._goaway_last:
@@ -81,12 +81,12 @@ class Receiver:
         guard = self._guard
         guard.stream_opened()
         if not event.headers:
-            self._calm_if(guard.empty_frame())
+            self._calm_if(guard.empty_frame(), "too many empty frames")
         ended = event.stream_ended is not None
         if self._refused(sid):
             self._h2.reset_stream(sid, REFUSED_STREAM)
             if not self._going_away:
-                self._calm_if(guard.reset())
+                self._calm_if(guard.reset(), "too many stream resets")
             return
         try:
             request = build_request(
@@ -98,7 +98,7 @@ class Receiver:
                 self._trusted,
             )
         except ProtocolError as exc:
-            self._calm_if(guard.reset())
+            self._calm_if(guard.reset(), "too many stream resets")
             if exc.status in ANSWERED_STATUSES:
                 stream = Stream(sid, b"GET")
                 stream.request_ended = ended
@@ -134,7 +134,7 @@ class Receiver:
             self._ack(sid, flow)  # nobody will consume it
             return
         if not size and event.stream_ended is None:
-            self._calm_if(self._guard.empty_frame())
+            self._calm_if(self._guard.empty_frame(), "too many empty frames")
         if flow > size:
             self._ack(sid, flow - size)  # padding
         stream.received += size
@@ -185,14 +185,14 @@ class Receiver:
 
     def _malformed(self, stream: Stream) -> None:
         """RFC 9113 §8.1.1: reset a stream whose request turned out malformed."""
-        self._calm_if(self._guard.reset())
+        self._calm_if(self._guard.reset(), "too many stream resets")
         self._reset(stream, PROTOCOL_ERROR)
         self._lost(stream, PROTOCOL_ERROR)
 
     def _on_reset(self, event: h2e.StreamReset) -> None:
         # Peer resets, and h2's own (a frame on a half-closed stream, a window
         # overflow), count toward one budget (CVE-2023-44487, CVE-2025-8671).
-        self._calm_if(self._guard.reset())
+        self._calm_if(self._guard.reset(), "too many stream resets")
         stream = self._streams.get(event.stream_id)
         if stream is None or stream.reset:
             return
@@ -216,23 +216,23 @@ class Receiver:
             self._events.append(StreamReset(error_code, sid))
 
     def _on_window_update(self, event: h2e.Event) -> None:
-        self._calm_if(self._guard.window_update())
+        self._calm_if(self._guard.window_update(), "too many WINDOW_UPDATE frames")
         self._window_changed = True
 
     def _on_settings(self, event: h2e.RemoteSettingsChanged) -> None:
-        self._calm_if(self._guard.control_frame(answered=True))
+        self._calm_if(self._guard.control_frame(answered=True), "too many PING/SETTINGS frames")
         changed = event.changed_settings
         if SettingCodes.INITIAL_WINDOW_SIZE in changed or SettingCodes.MAX_FRAME_SIZE in changed:
             self._window_changed = True
 
     def _on_ping(self, event: h2e.Event) -> None:
-        self._calm_if(self._guard.control_frame(answered=True))
+        self._calm_if(self._guard.control_frame(answered=True), "too many PING/SETTINGS frames")
 
     def _on_control_ack(self, event: h2e.Event) -> None:
-        self._calm_if(self._guard.control_frame(answered=False))
+        self._calm_if(self._guard.control_frame(answered=False), "too many PING/SETTINGS frames")
 
     def _on_priority(self, event: h2e.PriorityUpdated) -> None:
-        self._calm_if(self._guard.priority_frame())
+        self._calm_if(self._guard.priority_frame(), "too many PRIORITY frames")
         stream = self._streams.get(event.stream_id or 0)
         if stream is not None:
             self._set_priority(stream, event)

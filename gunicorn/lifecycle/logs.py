@@ -94,6 +94,24 @@ def log_rejected(log: Any, peer: Any, exc: ProtocolError, uri: str | None = None
         log.info("%s request from ip=%s: %s", kind, peer_name(peer), exc)
 
 
+def log_protocol_error(log: Any, peer: Any, reason: str) -> None:
+    """One INFO line for a connection the server ended because the peer broke the protocol
+    or tripped a flood guard (the same rate limit as rejected requests)."""
+    allowed, dropped = _rejected.allow()
+    if not allowed:
+        return
+    if dropped:
+        log.info(
+            "Ended the HTTP/2 connection from ip=%s: %s (%d more rejected requests were "
+            "not logged)",
+            peer_name(peer),
+            reason,
+            dropped,
+        )
+    else:
+        log.info("Ended the HTTP/2 connection from ip=%s: %s", peer_name(peer), reason)
+
+
 def log_socket_error(log: Any, peer: Any, exc: BaseException) -> None:
     """A connection failed under us: the client left, timed out or broke TLS."""
     if isinstance(exc, (TimeoutError, ssl.SSLError)):

@@ -282,6 +282,9 @@ def test_f5_control_frame_flood_without_reading(
         outcome = flood(client, lambda i: unit, batches=100, per_batch=1000, read=False)
     assert_ended(outcome, CALM)
     finish(probe)
+    server = flood_target.extras.get("server")
+    if server is not None:  # gunicorn: the operator is told why (once, at INFO)
+        server.wait_for(r"\[INFO\] Ended the HTTP/2 connection from ip=127\.0\.0\.1: too many")
 
 
 @pytest.mark.slow

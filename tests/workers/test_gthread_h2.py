@@ -288,3 +288,21 @@ def test_file_wrapper_head_and_no_body_statuses_over_h2(tmp_path: Path) -> None:
     assert no_content.status_code == 204 and no_content.content == b""
     assert "content-length" not in no_content.headers
     assert not_modified.status_code == 304 and not_modified.content == b""
+
+
+def test_tls_streams_on_many_threads_under_h2load(tmp_path: Path) -> None:
+    # Several pool threads read and write one TLS connection: OpenSSL allows one at a
+    # time, and the driver makes them take turns (without it h2load saw broken streams).
+    certs = make_certs(tmp_path)
+    tls = ["--certfile", str(certs.server_cert), "--keyfile", str(certs.server_key)]
+    args = ["-k", "gthread", "--threads", "4", "--http-protocols", "h2,h1", "--chdir", ROOT]
+    with Gunicorn(*args, *tls, APP) as server:
+        url = f"https://127.0.0.1:{server.address[1]}/hello"  # type: ignore[index]
+        result = subprocess.run(
+            ["h2load", "-n", "12000", "-c", "4", "-m", "16", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+    assert "12000 succeeded, 0 failed, 0 errored" in result.stdout, result.stdout[-1500:]
