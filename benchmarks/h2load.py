@@ -33,21 +33,18 @@ from h2.connection import H2Connection
 from h2.events import DataReceived, ResponseReceived, StreamEnded, StreamReset
 from h2_ceiling import reference_loop_us
 from server import (
-    BENCH_DIR,
     CLIENT_CORE,
     OURS_VENV,
     SERVER_CORE,
-    START_TIMEOUT,
     UPSTREAM_GUNICORN,
     UPSTREAM_VENV,
     BenchError,
     free_port,
+    launched,
     machine_line,
     package_version,
     run_checked,
-    stop_server,
     upstream_version,
-    wait_listening,
 )
 
 UPSTREAM_PACKAGES = (f"gunicorn=={UPSTREAM_GUNICORN}", "uvicorn[standard]", "h2")
@@ -186,32 +183,8 @@ def server_argv(name: str, settings: Settings, port: int) -> list[str]:
 def running_server(name: str, settings: Settings, log_dir: Path) -> Iterator[int]:
     """A server pinned to the server core, listening; yields its port."""
     port = free_port()
-    argv = ["taskset", "-c", SERVER_CORE, *server_argv(name, settings, port)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(BENCH_DIR)
-    env.pop("GUNICORN_CMD_ARGS", None)
-    log_path = log_dir / f"{name}-{port}.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            cwd=BENCH_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_listening(proc, port, START_TIMEOUT)
+    with launched(name, server_argv(name, settings, port), port, log_dir / f"{name}-{port}.log"):
         yield port
-        if proc.poll() is not None:
-            raise BenchError(f"server exited with {proc.returncode} during the run")
-    except BenchError as exc:
-        # The server's last log lines say why a start, a check or a run failed.
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
-        raise BenchError(f"{name}: {exc}\n    " + "\n    ".join(tail)) from None
-    finally:
-        stop_server(proc)
 
 
 def fetch_h2c(port: int, path: str) -> tuple[bytes, bytes]:

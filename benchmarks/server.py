@@ -232,14 +232,20 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 def running_server(name: str, scenario: Scenario, log_dir: Path) -> Iterator[int]:
     """A server pinned to the server core, listening; yields its port."""
     port = free_port()
-    argv = ["taskset", "-c", SERVER_CORE, *server_argv(name, scenario, port)]
+    with launched(name, server_argv(name, scenario, port), port, log_dir / f"{name}.log"):
+        yield port
+
+
+@contextlib.contextmanager
+def launched(name: str, argv: list[str], port: int, log_path: Path) -> Iterator[None]:
+    """Run ``argv`` pinned to the server core until it listens on ``port``; on failure the
+    server's last log lines say why. Shared by the HTTP/1 and HTTP/2 benchmarks."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(BENCH_DIR)
     env.pop("GUNICORN_CMD_ARGS", None)
-    log_path = log_dir / f"{name}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            argv,
+            ["taskset", "-c", SERVER_CORE, *argv],
             cwd=BENCH_DIR,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -250,12 +256,12 @@ def running_server(name: str, scenario: Scenario, log_dir: Path) -> Iterator[int
     try:
         try:
             wait_listening(proc, port, START_TIMEOUT)
+            yield
+            if proc.poll() is not None:
+                raise BenchError(f"server exited with {proc.returncode} during the run")
         except BenchError as exc:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
             raise BenchError(f"{name}: {exc}\n    " + "\n    ".join(tail)) from None
-        yield port
-        if proc.poll() is not None:
-            raise BenchError(f"{name}: server exited with {proc.returncode} during the run")
     finally:
         stop_server(proc)
 
