@@ -120,8 +120,9 @@ def test_hup_with_a_broken_deploy_keeps_the_old_workers_serving(
 ) -> None:
     module = tmp_path / "deployed_app.py"
     _write(module, GOOD_APP.format(body=b"v1"))
-    server = gunicorn("-w", "2", "deployed_app:app")
+    server = gunicorn("-w", "2", "--log-level", "debug", "deployed_app:app")
     old = server.wait_workers(2)
+    server.wait_for("All 2 workers booted")  # the first boot is over
     slow: list[tuple[int, bytes]] = []
     in_flight = threading.Thread(target=lambda: slow.append(request(server.address, "/sleep/2")))
     with Load(server.address) as load:
@@ -172,8 +173,9 @@ def test_a_replacement_that_cannot_boot_does_not_stop_the_server(
 def test_usr2_with_a_broken_deploy_keeps_the_old_master(gunicorn: Any, tmp_path: Path) -> None:
     module, pidfile = tmp_path / "upgraded_app.py", tmp_path / "app.pid"
     _write(module, GOOD_APP.format(body=b"v1"))
-    server = gunicorn("-w", "2", "--pid", str(pidfile), "upgraded_app:app")
+    server = gunicorn("-w", "2", "--pid", str(pidfile), "--log-level", "debug", "upgraded_app:app")
     workers = server.wait_workers(2)
+    server.wait_for("All 2 workers booted")  # the first boot is over
     with Load(server.address) as load:
         _write(module, BROKEN_APP)
         server.send(signal.SIGUSR2)
@@ -191,9 +193,10 @@ def test_reload_never_serves_from_a_worker_that_cannot_load(gunicorn: Any, tmp_p
     _write(module, GOOD_APP.format(body=b"v1"))
     server = gunicorn(
         "-w", "2", "--reload", "--reload-engine", "poll", "--pythonpath", str(tmp_path),
-        "edited_app:app",
+        "--log-level", "debug", "edited_app:app",
     )  # fmt: skip
     old = server.wait_workers(2)
+    server.wait_for("All 2 workers booted")  # the first boot is over
     with Load(server.address) as load:
         wait_until(lambda: load.ok > 5)
         _write(module, BROKEN_APP)
@@ -290,8 +293,12 @@ def test_reuse_port_worker_that_cannot_boot_never_listens(gunicorn: Any, tmp_pat
     module = tmp_path / "ported_app.py"
     _write(module, GOOD_APP.format(body=b"v1"))
     port = _free_port()
-    server = gunicorn("-w", "2", "--reuse-port", "-b", f"127.0.0.1:{port}", "ported_app:app")
+    server = gunicorn(
+        "-w", "2", "--reuse-port", "-b", f"127.0.0.1:{port}", "--log-level", "debug",
+        "ported_app:app",
+    )  # fmt: skip
     server.wait_workers(2)
+    server.wait_for("All 2 workers booted")  # the first boot is over
     with Load(("127.0.0.1", port)) as load:
         wait_until(lambda: load.ok > 20)
         _write(module, BROKEN_APP)
