@@ -19,13 +19,6 @@ if TYPE_CHECKING:
 STREAM_BUFFER = 262144
 
 
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
-    for name, value in headers:
-        if len(name) == 14 and name.lower() == b"content-length":
-            return int(value) if value.isdigit() else -1
-    return -1
-
-
 class StreamGone(ConnectionResetError):
     """The stream was reset or the connection ended while the application ran."""
 
@@ -37,7 +30,6 @@ class H2Stream:
         "_body",
         "_body_done",
         "_conn",
-        "_remaining",
         "_reset",
         "io_error",
         "request",
@@ -52,7 +44,6 @@ class H2Stream:
         self._body: deque[bytes] = deque()
         self._body_done = not request.has_body
         self._reset = False
-        self._remaining = -1  # body bytes the response's Content-Length still announces
         self.io_error: BaseException | None = None
         self.request_trailers: list[tuple[bytes, bytes]] = []
 
@@ -111,16 +102,14 @@ class H2Stream:
                 raise self.io_error
             conn.queue(conn.core.send(event))
             waiting = conn.core.buffered(stream_id)
+            complete = conn.core.body_complete(stream_id)
         kind = type(event)
         if kind is Response:
-            self._remaining = _content_length(event.headers)  # type: ignore[attr-defined]
             return  # the head goes out with the first body bytes or the end
         if kind is EndOfMessage:
             return  # written when the stream is finished (see H2Driver._run_stream)
-        if kind is Data and self._remaining >= 0:
-            self._remaining -= len(event.data)  # type: ignore[attr-defined]
-            if self._remaining <= 0 and waiting == 0:
-                return  # the body is complete: its end comes next, write them together
+        if kind is Data and complete and waiting == 0:
+            return  # the body is complete: its end comes next, write them together
         try:
             conn.flush()
         except OSError as exc:

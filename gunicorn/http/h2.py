@@ -448,6 +448,12 @@ class H2Connection(Receiver):
         stream = self._streams.get(stream_id)
         return stream is None or stream.send_state is DONE
 
+    def body_complete(self, stream_id: int) -> bool:
+        """Whether the response body reached its Content-Length (or may have none):
+        nothing but the end of the response can follow."""
+        stream = self._streams.get(stream_id)
+        return stream is None or stream.output_done or stream.remaining == 0
+
     def body_sent(self, stream_id: int) -> int:
         """Body bytes accepted for the response (sent or still buffered)."""
         stream = self._streams.get(stream_id)

@@ -25,6 +25,7 @@ from gunicorn.http.headers import (
     CONNECTION_SPECIFIC,
     FORBIDDEN_FIELD_BYTE_RE,
     FORBIDDEN_TRAILERS,
+    check_host,
     check_method,
     keep_underscore_field,
     lower_token,
@@ -138,11 +139,7 @@ def build_request(
                 if value.lower() != b"trailers":
                     raise MalformedRequest("TE other than trailers")
             elif name == b"host":
-                if host is not None:
-                    raise InvalidHeader("duplicate Host header")
-                if value not in _KNOWN_HOSTS and not valid_host(value):
-                    raise InvalidHeader(f"invalid Host header {value[:64]!r}")
-                host = value
+                host = check_host(value, host)
             elif name == b"content-length":
                 if content_length is not None:
                     raise MalformedRequest("duplicate Content-Length header")

@@ -19,8 +19,8 @@ from gunicorn.http.events import Headers, InformationalResponse, Response
 from gunicorn.http.headers import (
     CONNECTION_SPECIFIC,
     FORBIDDEN_TRAILERS,
-    MAX_CONTENT_LENGTH_DIGITS,
     OWS,
+    response_content_length,
     validate_response_header,
     validate_response_status,
 )
@@ -66,9 +66,7 @@ def response_head(
         value = value.strip(OWS)
         if lowered in _SPECIAL:
             if lowered == b"content-length":
-                if not value.isdigit() or len(value) > MAX_CONTENT_LENGTH_DIGITS:
-                    raise InvalidResponseHeader(f"invalid Content-Length {value[:32]!r}")
-                length = int(value)
+                length = response_content_length(value)
                 if content_length is not None:
                     if length != content_length:
                         raise InvalidResponseHeader("conflicting Content-Length headers")

@@ -113,6 +113,16 @@ def valid_host(value: bytes) -> bool:
     return True
 
 
+def check_host(value: bytes, previous: bytes | None) -> bytes:
+    """One Host field (or ``:authority``): refused when it repeats or is not a valid
+    host (RFC 9110 §7.2, RFC 9112 §3.2); returns it."""
+    if previous is not None:
+        raise InvalidHeader("duplicate Host header")
+    if value not in _KNOWN_HOSTS and not valid_host(value):
+        raise InvalidHeader(f"invalid Host header {value[:64]!r}")
+    return value
+
+
 def split_list(value: bytes) -> list[bytes]:
     """Split a comma-separated field value (RFC 9110 §5.6.1), keeping empty members."""
     return [item.strip(OWS) for item in value.split(b",")]
@@ -225,4 +235,13 @@ def parse_content_length(value: bytes) -> int:
     """RFC 9110 §8.6: Content-Length = 1*DIGIT (bounded to 19 digits)."""
     if not value.isdigit() or len(value) > MAX_CONTENT_LENGTH_DIGITS:
         raise InvalidContentLength(f"invalid Content-Length {value[:32]!r}")
+    return int(value)
+
+
+def response_content_length(value: bytes) -> int:
+    """An application's Content-Length value (surrounding whitespace allowed)."""
+    if not value.isdigit():
+        value = value.strip(OWS)
+    if not value.isdigit() or len(value) > MAX_CONTENT_LENGTH_DIGITS:
+        raise InvalidResponseHeader(f"invalid Content-Length {value[:32]!r}")
     return int(value)

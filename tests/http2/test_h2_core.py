@@ -414,11 +414,22 @@ def test_body_completing_content_length_ends_the_stream() -> None:
     sid = pair.request()
     server = pair.server
     server.send(Response(200, [(b"content-length", b"5")], stream_id=sid))
+    assert not server.body_complete(sid)
     frames = frames_of(server.send(Data(b"hello", sid)))
+    assert server.body_complete(sid)
     assert [type(f) for f in frames] == [DataFrame]
     assert "END_STREAM" in frames[0].flags
     assert server.send(EndOfMessage(None, sid)) == b""
     assert server.body_sent(sid) == 5
+
+
+def test_body_of_unknown_length_is_never_complete_before_its_end() -> None:
+    pair = Pair()
+    sid = pair.request()
+    server = pair.server
+    server.send(Response(200, [], stream_id=sid))
+    server.send(Data(b"hello", sid))
+    assert not server.body_complete(sid)
 
 
 def test_early_hints_before_the_final_response_only() -> None:

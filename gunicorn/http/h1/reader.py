@@ -31,11 +31,11 @@ from gunicorn.http.h1.base import H1Base
 from gunicorn.http.h1.fields import check_codings, parse_fields
 from gunicorn.http.h1.request_line import other_target_form, parse_request_line
 from gunicorn.http.headers import (
-    _KNOWN_HOSTS,
     FIELD_NAMES,
+    check_host,
     lower_field_names,
+    parse_content_length,
     split_list,
-    valid_host,
 )
 
 # Regular header lines, found all at once: each match starts at the LF that ends the
@@ -70,7 +70,6 @@ _SPECIAL_FIELDS = frozenset(
         b"upgrade",
     }
 )
-_MAX_CONTENT_LENGTH_DIGITS = 19
 _LEADING_EMPTY_LINES = 16
 
 
@@ -280,11 +279,7 @@ class HeadReader(H1Base):
             if name not in special:
                 continue
             if name == b"host":
-                if host is not None:
-                    raise InvalidHeader("duplicate Host header")
-                if value not in _KNOWN_HOSTS and not valid_host(value):
-                    raise InvalidHeader(f"invalid Host header {value[:64]!r}")
-                host = value
+                host = check_host(value, host)
             elif name == b"connection":
                 simple = _SIMPLE_CONNECTION.get(value)
                 tokens = (
@@ -296,9 +291,7 @@ class HeadReader(H1Base):
             elif name == b"content-length":
                 if content_length is not None:
                     raise InvalidContentLength("duplicate Content-Length header")
-                if not value.isdigit() or len(value) > _MAX_CONTENT_LENGTH_DIGITS:
-                    raise InvalidContentLength(f"invalid Content-Length {value[:32]!r}")
-                content_length = int(value)
+                content_length = parse_content_length(value)
             elif name == b"content-type":
                 if content_type_seen:
                     raise InvalidHeader("duplicate Content-Type header")

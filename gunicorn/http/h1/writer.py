@@ -49,6 +49,7 @@ from gunicorn.http.headers import (
     FORBIDDEN_TRAILERS,
     HOP_BY_HOP,
     OWS,
+    response_content_length,
     validate_response_header,
     validate_response_status,
 )
@@ -58,7 +59,6 @@ _STATUS_LINES_11: dict[int, bytes] = {
     code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in _REASONS.items()
 }
 _RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length", b"date", b"server"}
-_MAX_CONTENT_LENGTH_DIGITS = 19
 _FORBIDDEN_VALUE_RE = FORBIDDEN_FIELD_BYTE_RE
 
 _CHUNKED = framing.CHUNKED
@@ -212,12 +212,8 @@ class ResponseWriter(H1Base):
             if lowered in _RESPONSE_SPECIAL:
                 if lowered == b"content-length":
                     if not value.isdigit():
-                        value = value.strip(OWS)
-                        if not value.isdigit():
-                            raise InvalidResponseHeader(f"invalid Content-Length {value[:32]!r}")
-                    if len(value) > _MAX_CONTENT_LENGTH_DIGITS:
-                        raise InvalidResponseHeader(f"invalid Content-Length {value[:32]!r}")
-                    length = int(value)
+                        value = value.strip(OWS)  # the head carries the trimmed value
+                    length = response_content_length(value)
                     if content_length is not None:
                         if content_length != length:
                             raise InvalidResponseHeader("conflicting Content-Length headers")
