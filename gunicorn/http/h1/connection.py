@@ -122,6 +122,11 @@ class H1Connection(BodyReader, ResponseWriter):
         return self._request
 
     @property
+    def pending_input(self) -> int:
+        """Bytes received and not parsed yet (a driver pauses reading above a bound)."""
+        return len(self._buf) - self._pos
+
+    @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes received but not parsed, and whether the peer closed: for hand-offs
         after an Upgrade or CONNECT, and for HTTP/2 prior-knowledge detection."""

@@ -1,0 +1,251 @@
+"""The asgi worker: an asyncio (or uvloop) event loop serving ASGI applications.
+
+``gunicorn -k asgi app:app``. The loop runs ``gunicorn.drivers.aio`` over the listeners;
+lifespan startup runs before the worker counts as booted (a failed startup stops the
+server with exit code 3); TERM stops accepting, lets requests and WebSockets finish within
+``graceful_timeout`` and then runs lifespan shutdown; INT and QUIT stop at once. The
+heartbeat is touched by the loop itself: an application that blocks the loop stops it,
+the arbiter aborts the worker, and the log says which request held the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import inspect
+import signal
+import sys
+import traceback
+from types import FrameType
+from typing import Any
+
+from gunicorn.drivers.aio_server import AsyncServer
+from gunicorn.errors import ConfigError
+from gunicorn.lifecycle.options import worker_options
+from gunicorn.workers import base
+
+_BEAT_SECONDS = 1.0
+# After graceful_timeout, how long WebSockets get for their close handshake.
+_CLOSE_SECONDS = 1.0
+
+
+class ASGIWorker(base.Worker):
+    """An event-loop worker for ASGI 3 applications (``-k asgi``)."""
+
+    supports_http2 = True
+    wsgi_multithread = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server: AsyncServer | None = None
+        self.lifespan: Any = None
+        self.state: dict[str, Any] = {}
+        self._stopping: asyncio.Task[None] | None = None
+        self._quick = False
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        if cfg.asgi_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ConfigError(
+                "asgi_loop is 'uvloop' but uvloop is not installed: "
+                "pip install 'gunicorn[asgi]' (or uvloop), or use --asgi-loop asyncio"
+            )
+        if int(getattr(cfg, "threads", 1) or 1) > 1:
+            log.warning("The asgi worker ignores threads=%s: it runs one event loop", cfg.threads)
+
+    # -- boot -------------------------------------------------------------------------------
+
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        choice = self.cfg.asgi_loop
+        if choice in ("auto", "uvloop") and importlib.util.find_spec("uvloop") is not None:
+            import uvloop
+
+            return uvloop.new_event_loop()  # type: ignore[no-any-return]
+        return asyncio.new_event_loop()
+
+    def load_wsgi(self) -> None:
+        """Load the application, then run lifespan startup before the worker boots."""
+        super().load_wsgi()
+        self.wsgi = _asgi3(self.wsgi)
+        loop = self.loop = self._new_loop()
+        asyncio.set_event_loop(loop)
+        if self.load_error is not None:
+            return
+        from gunicorn.asgi.lifespan import Lifespan, LifespanFailure
+
+        self.lifespan = Lifespan(self.wsgi, self.cfg.asgi_lifespan, self.log, self.state)
+        try:
+            loop.run_until_complete(self.lifespan.startup())
+        except LifespanFailure as exc:
+            self.log.error("Application startup failed: %s", exc)
+            sys.exit(3)
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        # Signals reach the loop through its own wakeup fd (set in run); ABRT keeps its
+        # Python handler: it must run inside the code that blocks the loop.
+        signal.signal(signal.SIGABRT, self.handle_abort)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        loop = self.loop
+        assert loop is not None
+        options = worker_options(self)
+        server = self.server = AsyncServer(
+            self, self.wsgi, options, loop, state=self.state if self.lifespan else None
+        )
+        for sig, handler in (
+            (signal.SIGTERM, self._on_term),
+            (signal.SIGINT, self._on_quit),
+            (signal.SIGQUIT, self._on_quit),
+            (signal.SIGUSR1, self._on_usr1),
+            (signal.SIGWINCH, lambda: None),
+        ):
+            loop.add_signal_handler(sig, handler)
+        try:
+            loop.run_until_complete(server.start(self.sockets))
+            loop.call_later(_BEAT_SECONDS, self._beat)
+            self.notify()
+            loop.run_forever()
+        finally:
+            self._close_loop()
+
+    def _beat(self) -> None:
+        loop = self.loop
+        assert loop is not None and self.server is not None
+        self.notify()
+        if self._stopping is None:
+            if not self.alive:
+                self._begin_stop(graceful=True)
+            elif self.parent_changed():
+                self.log.info("Parent changed, shutting down: %s", self)
+                self.alive = False
+                self._begin_stop(graceful=True)
+            else:
+                self.server.check_deadlines()
+        loop.call_later(_BEAT_SECONDS, self._beat)
+
+    # -- signals ----------------------------------------------------------------------------
+
+    def _on_term(self) -> None:
+        self.alive = False
+        if self._reload_pending:
+            self._reload_pending = False
+            self.cfg.worker_int(self)
+        self._begin_stop(graceful=True)
+
+    def _on_quit(self) -> None:
+        self.alive = False
+        self.cfg.worker_int(self)
+        self._quick = True
+        self._begin_stop(graceful=False)
+
+    def _on_usr1(self) -> None:
+        self.log.reopen_files()
+
+    def handle_abort(self, sig: int, frame: FrameType | None) -> None:
+        """The arbiter saw no heartbeat for ``timeout``: the loop is blocked. Say by what."""
+        where = _blocking_request(frame)
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
+        if where is not None:
+            self.log.error(
+                "The event loop was blocked for more than %ss while serving %s; "
+                "the application was at:\n%s",
+                self.cfg.timeout,
+                where,
+                stack,
+            )
+        else:
+            self.log.error(
+                "The event loop was blocked for more than %ss; it was at:\n%s",
+                self.cfg.timeout,
+                stack,
+            )
+        super().handle_abort(sig, frame)
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def _begin_stop(self, graceful: bool) -> None:
+        loop = self.loop
+        assert loop is not None
+        if self._stopping is not None:
+            if not graceful and self.server is not None:
+                self.server.abort_all()
+                loop.stop()
+            return
+        self._stopping = loop.create_task(self._stop(graceful))
+
+    async def _stop(self, graceful: bool) -> None:
+        server = self.server
+        loop = self.loop
+        assert server is not None and loop is not None
+        server.stop_accepting()
+        if graceful:
+            server.shutdown_connections()
+            deadline = loop.time() + float(self.cfg.graceful_timeout)
+            while server.active and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            server.shutdown_connections(websockets=True)
+            close_by = min(deadline, loop.time()) + _CLOSE_SECONDS
+            while server.active and loop.time() < close_by:
+                await asyncio.sleep(0.05)
+        server.abort_all()
+        if graceful and self.lifespan is not None:
+            with contextlib.suppress(Exception):
+                await self.lifespan.shutdown()
+        loop.stop()
+
+    def _close_loop(self) -> None:
+        loop = self.loop
+        if loop is None:
+            return
+        with contextlib.suppress(Exception):
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            if not self._quick:
+                loop.run_until_complete(asyncio.sleep(0))
+        with contextlib.suppress(Exception):
+            loop.close()
+
+
+def _blocking_request(frame: FrameType | None) -> str | None:
+    """The request whose code ``frame`` is in (a ``HTTPCycle.run`` below it), if any."""
+    from gunicorn.asgi.http import HTTPCycle
+
+    while frame is not None:
+        cycle = frame.f_locals.get("self")
+        if type(cycle) is HTTPCycle and frame.f_code.co_name == "run":
+            request = cycle.request
+            return f"{request.method.decode('latin-1')} {request.target.decode('latin-1')}"
+        frame = frame.f_back
+    # A coroutine's frame does not link to the task that drives it: look at the
+    # running task's coroutine chain instead.
+    with contextlib.suppress(RuntimeError):
+        task = asyncio.current_task()
+        coro: Any = task.get_coro() if task is not None else None
+        while coro is not None:
+            owner = getattr(coro, "cr_frame", None)
+            cycle = owner.f_locals.get("self") if owner is not None else None
+            if type(cycle) is HTTPCycle:
+                request = cycle.request
+                return f"{request.method.decode('latin-1')} {request.target.decode('latin-1')}"
+            coro = getattr(coro, "cr_await", None)
+    return None
+
+
+def _asgi3(app: Any) -> Any:
+    """ASGI 2 applications (a class taking the scope) run through a 3-style callable."""
+    if inspect.isclass(app):
+
+        async def asgi2(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            instance = app(scope)
+            await instance(receive, send)
+
+        return asgi2
+    return app
+
+
+__all__ = ["ASGIWorker"]
