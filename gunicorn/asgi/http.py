@@ -118,8 +118,10 @@ class HTTPCycle:
         finally:
             self.finished = True
             if not self.complete:
+                # Still the connection's current request (it moves on only once a
+                # response is complete): the connection decides what is left to do.
                 self._log_request()
-            self.stream.cycle_finished(must_close)
+                self.stream.cycle_finished(must_close)
 
     def _error(self, exc: ProtocolError | LocalProtocolError) -> None:
         sent = self.stream.write_error(exc)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.asgi.http import HTTPCycle
 from gunicorn.asgi.scope import ConnectionScope, http_scope
+from gunicorn.drivers.aio_sendfile import sendfile
 from gunicorn.http.connection import NEED_DATA
 from gunicorn.http.errors import LocalProtocolError, ProtocolError, ResponseStateError
 from gunicorn.http.events import (
@@ -163,9 +164,9 @@ class HTTPProtocol(asyncio.Protocol):
             self.conn.receive_data(b"")
         if self.cycle is None:
             self._next_request()
-            return None if self.cycle is None else True
-        self._wake_body()
-        return True  # the response can still be written
+        # A client that closed its side is gone (as for uvicorn): the running
+        # application sees http.disconnect.
+        return None
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.disconnected = True
@@ -360,11 +361,10 @@ class HTTPProtocol(asyncio.Protocol):
     async def send_file(self, path: str) -> bool:
         if self.session.is_ssl or not self.session.options.sendfile:
             return False
-        try:
-            file = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError:
-            raise
-        with file:
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        with open(path, "rb") as file:
             size = os.fstat(file.fileno()).st_size
             prefix, count, suffix = self.conn.file_segment(size)
             head, self._head = self._head, b""
@@ -372,14 +372,29 @@ class HTTPProtocol(asyncio.Protocol):
                 self.transport.write(head + prefix)
             if count:
                 try:
-                    await self.loop.sendfile(self.transport, file, 0, count)
-                except (ConnectionError, OSError) as exc:
+                    await self._flushed()
+                    await sendfile(self.loop, sock.fileno(), file.fileno(), count)
+                except OSError as exc:
                     log_socket_error(self.session.log, self.session.client_addr, exc)
                     self._must_close = True
                     return True
             if suffix and not self.disconnected:
                 self.transport.write(suffix)
         return True
+
+    async def _flushed(self) -> None:
+        """Wait until the transport wrote everything it holds (before a sendfile)."""
+        transport = self.transport
+        if not transport.get_write_buffer_size():
+            return
+        high, low = transport.get_write_buffer_limits()
+        transport.set_write_buffer_limits(high=1, low=0)
+        try:
+            while transport.get_write_buffer_size() and not self.disconnected:
+                self.write_paused = True
+                await self.drain()
+        finally:
+            transport.set_write_buffer_limits(high=high, low=low)
 
     # -- Channel (what a WebSocket or HTTP/2 handler writes through) ----------------------
 
