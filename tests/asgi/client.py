@@ -39,8 +39,8 @@ class RawClient:
         self.sock.sendall(data)
 
     def request(
-        self, method: str, path: str, headers: list[tuple[str, str]] = (), body: bytes = b""
-    ) -> None:  # type: ignore[assignment]
+        self, method: str, path: str, headers: Sequence[tuple[str, str]] = (), body: bytes = b""
+    ) -> None:
         lines = [f"{method} {path} HTTP/1.1", "Host: test"]
         lines += [f"{k}: {v}" for k, v in headers]
         if body and not any(
