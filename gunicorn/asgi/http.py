@@ -71,7 +71,7 @@ class HTTPCycle:
         self.finished = False  # the application returned
         self.status = 0
         self._head: Response | None = None
-        self._body_done = not request.has_body
+        self._body_done = False  # the application was told the body ended
         self._continue = request.expect_continue
         self._trailers_pending = False
         self._started_at = time.monotonic()
