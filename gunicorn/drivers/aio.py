@@ -29,7 +29,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.asgi.http import HTTPCycle
-from gunicorn.asgi.scope import ConnectionScope, http_scope
+from gunicorn.asgi.scope import ConnectionScope, address, http_scope
 from gunicorn.drivers.aio_sendfile import sendfile
 from gunicorn.http.connection import NEED_DATA
 from gunicorn.http.errors import LocalProtocolError, ProtocolError, ResponseStateError
@@ -131,6 +131,7 @@ class HTTPProtocol(asyncio.Protocol):
             if passed is None:
                 return
             data = passed
+            self.scope_base.client = address(session.remote_addr)
         if self._sniffed is not None:
             data = self._sniff(data)
             if not data:
