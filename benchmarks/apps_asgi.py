@@ -56,3 +56,14 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
         if not message.get("more_body", False):
             break
     await _respond(send, b"".join(chunks), b"application/octet-stream")
+
+
+BIG_BODY = b"x" * 65536
+
+
+async def big(scope: Scope, receive: Receive, send: Send) -> None:
+    """A 64 KiB application/octet-stream body."""
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    await _respond(send, BIG_BODY, b"application/octet-stream")

@@ -37,7 +37,6 @@ class HTTPCycle:
     __slots__ = (
         "_body_done",
         "_continue",
-        "_head",
         "_started_at",
         "_trailers_pending",
         "app",
@@ -70,7 +69,6 @@ class HTTPCycle:
         self.complete = False  # the response is complete on the wire
         self.finished = False  # the application returned
         self.status = 0
-        self._head: Response | None = None
         self._body_done = False  # the application was told the body ended
         self._continue = request.expect_continue
         self._trailers_pending = False
@@ -171,19 +169,20 @@ class HTTPCycle:
             body = message.get("body", b"")
             if type(body) is not bytes:
                 body = bytes(body)
-            more = message.get("more_body", False)
-            head = self._head
-            if head is not None:
-                self._head = None
-                stream.send(head)
+            if not message.get("more_body", False):
+                if self._trailers_pending:
+                    if body:
+                        stream.send(Data(body))
+                    return  # the end goes with http.response.trailers
+                stream.finish(body)
+                self.complete = True
+                self._log_request()
+                stream.response_complete()
+                return
             if body:
                 stream.send(Data(body))
-            if not more:
-                if self._trailers_pending:
-                    return  # the end goes with http.response.trailers
-                self._end()
-            elif stream.write_paused:
-                await stream.drain()
+                if stream.write_paused:
+                    await stream.drain()
         elif kind == "http.response.start":
             if self.started:
                 self._unexpected(kind)
@@ -193,16 +192,15 @@ class HTTPCycle:
             headers = message.get("headers", ())
             if type(headers) is not list:
                 headers = list(headers)
-            self.started = True
             self.status = status
             self._trailers_pending = bool(message.get("trailers", False))
-            if stream.disconnected:
-                return
-            head = Response(status, headers)
-            if self.session.options.log_access or self.session.options.post_request:
+            if not stream.disconnected:
+                # Framed (and checked) now; the bytes leave with the first body bytes.
+                stream.send(Response(status, headers))
+            self.started = True
+            options = self.session.options
+            if options.log_access or options.post_request:
                 self._response_info().set(status, headers)
-            # Checked now (the head is written with the first body bytes).
-            self._head = head
         elif kind == "http.response.informational":
             if self.started:
                 raise RuntimeError("http.response.informational after http.response.start")
@@ -219,10 +217,6 @@ class HTTPCycle:
                 return
             if message.get("more_trailers", False):
                 raise ValueError("more_trailers is not supported")
-            head = self._head
-            if head is not None:
-                self._head = None
-                stream.send(head)
             trailers = list(message.get("headers", ()))
             self._trailers_pending = False
             if trailers and stream.trailers_allowed():
@@ -253,10 +247,6 @@ class HTTPCycle:
         if not os.path.isabs(path):
             raise ValueError("http.response.pathsend needs an absolute path")
         stream = self.stream
-        head = self._head
-        if head is not None:
-            self._head = None
-            stream.send(head)
         if not await stream.send_file(path):
             loop = asyncio.get_running_loop()
             with open(path, "rb") as file:

@@ -28,6 +28,10 @@ class HTTPStream(Protocol):
         """Frame a response event (the core's rules) and queue its bytes. A ``Response``
         head may wait for the first body bytes so both leave in one write."""
 
+    def finish(self, body: bytes) -> None:
+        """The last body bytes and the end of the response, in one write (with the head
+        if it is still waiting)."""
+
     async def drain(self) -> None:
         """Wait until the client took enough of what was queued (or is gone)."""
 

@@ -54,7 +54,8 @@ READ_LIMIT = 262144
 # the close (so it sees the answer rather than a reset).
 LINGER_BYTES = 65536
 LINGER_SECONDS = 1.0
-_EXTENSIONS_H1 = {"http.response.pathsend": {}}
+_EXTENSIONS_H1 = {"http.response.pathsend": {}, "http.response.trailers": {}}
+_END = EndOfMessage()
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -83,7 +84,6 @@ class HTTPProtocol(asyncio.Protocol):
         self._must_close = False
         self._lingering = False
         self._sniffed: bytes | None = None
-        self._te_trailers = False
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -235,15 +235,9 @@ class HTTPProtocol(asyncio.Protocol):
                 if settings is not None:
                     self._upgrade_to_h2(request, settings)
                     return
-        self._te_trailers = False
         scope = http_scope(self.scope_base, request, _EXTENSIONS_H1)
         if session.options.uwsgi:
             server.uwsgi_scope(scope, self.conn)
-        elif request.version == (1, 1):
-            te = request.header(b"te")
-            if te is not None and b"trailers" in te.lower():
-                self._te_trailers = True
-                scope["extensions"] = {**_EXTENSIONS_H1, "http.response.trailers": {}}
         cycle = self.cycle = HTTPCycle(session, self, request, scope, server.app)
         cycle.task = self.loop.create_task(cycle.run())
 
@@ -254,6 +248,16 @@ class HTTPProtocol(asyncio.Protocol):
         if type(event) is Response:
             self._head = data
             return
+        head = self._head
+        if head:
+            self._head = b""
+            data = head + data
+        if data and not self.disconnected:
+            self.transport.write(data)
+
+    def finish(self, body: bytes) -> None:
+        conn = self.conn
+        data = conn.send(Data(body)) + conn.send(_END) if body else conn.send(_END)
         head = self._head
         if head:
             self._head = b""
@@ -345,7 +349,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             self.transport.resume_reading()
-        if self._head_started or conn.trailing_data[1]:
+        if self._head_started:
             self._next_request()
 
     def cycle_finished(self, must_close: bool) -> None:
@@ -357,7 +361,12 @@ class HTTPProtocol(asyncio.Protocol):
         return int(self.conn.body_sent)
 
     def trailers_allowed(self) -> bool:
-        return self._te_trailers
+        """HTTP/1.1 trailers reach only a client that said ``TE: trailers``."""
+        request = self.conn.request
+        if request is None or request.version != (1, 1):
+            return False
+        te = request.header(b"te")
+        return te is not None and b"trailers" in te.lower()
 
     async def send_file(self, path: str) -> bool:
         if self.session.is_ssl or not self.session.options.sendfile:

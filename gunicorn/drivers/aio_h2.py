@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 # Response bytes of one stream that may wait for window before its ``send`` waits.
 STREAM_BUFFER = 262144
+# The core gets a read in pieces of this size and none after it ended the connection: a
+# flood guard then stops the work (and the RST_STREAMs it queues) within one piece, not
+# one whole read of the transport (256 KiB).
+FEED_SIZE = 16384
 _EXTENSIONS_H2 = {"http.response.trailers": {}}
 
 
@@ -67,7 +71,15 @@ class H2Handler:
         self._idle_deadline()
 
     def data_received(self, data: bytes) -> None:
-        self.core.receive_data(data)
+        core = self.core
+        if len(data) <= FEED_SIZE:
+            core.receive_data(data)
+        else:
+            view = memoryview(data)
+            for start in range(0, len(data), FEED_SIZE):
+                core.receive_data(bytes(view[start : start + FEED_SIZE]))
+                if core.closed:
+                    break
         self._dispatch()
 
     def eof_received(self) -> None:
@@ -77,10 +89,20 @@ class H2Handler:
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._eof = True
-        for stream in list(self.streams.values()):
-            stream.gone()
-        self.streams.clear()
+        self._drop_streams()
         self._log_error()
+
+    def _drop_streams(self) -> None:
+        """The connection is over: every stream's client is gone (its application gets the
+        disconnect grace period, then is cancelled)."""
+        server = self.protocol.server
+        streams = list(self.streams.values())
+        self.streams.clear()
+        for stream in streams:
+            stream.gone()
+            cycle = stream.cycle
+            if cycle is not None and not cycle.finished:
+                server.disconnected(cycle)
 
     def _dispatch(self) -> None:
         core = self.core
@@ -95,7 +117,10 @@ class H2Handler:
                 if kind is Request:
                     self._start(event)  # type: ignore[arg-type]
                 elif kind is ConnectionClosed:
+                    # The peer closed, or a connection error (GOAWAY queued): RFC 9113
+                    # §5.4.1, nothing more is sent on any stream, the connection closes.
                     self._eof = True
+                    self._drop_streams()
                     break
                 else:
                     stream = streams.get(event.stream_id)  # type: ignore[union-attr]
@@ -275,6 +300,11 @@ class H2Stream:
         handler._queue(core.send(event))
         if type(event) is Data and core.buffered(self.stream_id) > STREAM_BUFFER:
             self.write_paused = True
+
+    def finish(self, body: bytes) -> None:
+        if body:
+            self.send(Data(body))
+        self.send(EndOfMessage())
 
     async def drain(self) -> None:
         protocol = self.handler.protocol

@@ -257,10 +257,8 @@ def test_no_trailers_without_te_trailers(server: Gunicorn) -> None:
     assert answer.trailers == {}
 
 
-def test_trailers_extension_only_with_te_trailers(server: Gunicorn) -> None:
-    assert "http.response.trailers" not in scope_of(server)["extensions"]  # type: ignore[operator]
-    with_te = scope_of(server, headers={"TE": "trailers"})
-    assert "http.response.trailers" in with_te["extensions"]  # type: ignore[operator]
+def test_trailers_extension_is_offered_on_http_1_1(server: Gunicorn) -> None:
+    assert "http.response.trailers" in scope_of(server)["extensions"]  # type: ignore[operator]
 
 
 def test_pathsend_serves_the_file(server: Gunicorn, tmp_path: Path) -> None:
