@@ -84,6 +84,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._must_close = False
         self._lingering = False
         self._sniffed: bytes | None = None
+        self._eof = False
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -159,15 +160,29 @@ class HTTPProtocol(asyncio.Protocol):
             return True
         if self._lingering:
             return None  # close
+        self._eof = True
         if self._sniffed:
             self._sniff(b"", eof=True)
-        if self.conn is not None:
-            self.conn.receive_data(b"")
-        if self.cycle is None:
+        if self.conn is None:
+            return None
+        self.conn.receive_data(b"")
+        cycle = self.cycle
+        if cycle is None:
             self._next_request()
-        # A client that closed its side is gone (as for uvicorn): the running
-        # application sees http.disconnect.
-        return None
+            return None if self.cycle is None else True
+        # The client will send nothing more. What it sent is answered (as on the other
+        # workers: pipelined requests included), but an application waiting for the
+        # client (receive() after the body) hears http.disconnect, and a running one gets
+        # the grace period before its task is cancelled.
+        self._wake_body()
+        waiter = self._done_waiter
+        if waiter is not None:
+            self._done_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if not cycle.finished:
+            self.server.disconnected(cycle)
+        return True
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.disconnected = True
@@ -293,7 +308,7 @@ class HTTPProtocol(asyncio.Protocol):
             if event is NEED_DATA:
                 if pieces:
                     return b"".join(pieces), True
-                if self.disconnected:
+                if self.disconnected or self._eof:
                     return None
                 if self._reading_paused:
                     self._reading_paused = False
@@ -305,7 +320,7 @@ class HTTPProtocol(asyncio.Protocol):
             return None  # ConnectionClosed: the client left in the middle of the body
 
     async def wait_disconnect(self) -> None:
-        if self.disconnected:
+        if self.disconnected or self._eof:
             return
         waiter = self._done_waiter
         if waiter is None:
@@ -349,7 +364,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             self.transport.resume_reading()
-        if self._head_started:
+        if self._head_started or self._eof:
             self._next_request()
 
     def cycle_finished(self, must_close: bool) -> None:
