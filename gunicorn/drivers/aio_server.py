@@ -160,6 +160,9 @@ class AsyncServer:
         def done(status: int, headers: list[tuple[bytes, bytes]], sent: int) -> None:
             from gunicorn.asgi.access import log_exchange
 
+            if not status:
+                return  # the client left before any answer: nothing was exchanged
+
             log_exchange(protocol.session, request, scope, status, headers, sent, started)
 
         return done

@@ -185,12 +185,14 @@ class ASGIWorker(base.Worker):
         server.stop_accepting()
         if graceful:
             server.shutdown_connections()
-            deadline = loop.time() + float(self.cfg.graceful_timeout)
-            while server.active and loop.time() < deadline:
+            # WebSockets get their 1001 close early enough for the close handshake to
+            # end before the arbiter's graceful_timeout runs out.
+            end = loop.time() + float(self.cfg.graceful_timeout)
+            close_at = end - _CLOSE_SECONDS
+            while server.active and loop.time() < close_at:
                 await asyncio.sleep(0.05)
             server.shutdown_connections(websockets=True)
-            close_by = min(deadline, loop.time()) + _CLOSE_SECONDS
-            while server.active and loop.time() < close_by:
+            while server.active and loop.time() < end - 0.2:
                 await asyncio.sleep(0.05)
         server.abort_all()
         if graceful and self.lifespan is not None:
