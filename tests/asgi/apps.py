@@ -164,6 +164,15 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     elif path == "/block":
         time.sleep(float(query["s"][0]))
         await respond(send, 200, b"blocked")
+    elif path == "/bad-header":
+        await respond(send, 200, b"never", [(b"bad header", b"x")])
+    elif path == "/send-after-disconnect":
+        record("waiting to send")
+        message = await receive()
+        while message["type"] != "http.disconnect":
+            message = await receive()
+        await respond(send, 200, b"too late")
+        record("sent after disconnect without error")
     elif path == "/state":
         await respond(send, 200, json.dumps(dict(scope.get("state", {}))).encode())
     elif path == "/big":

@@ -344,3 +344,17 @@ def test_access_log_has_every_atom(served: tuple[Gunicorn, Path]) -> None:
         lambda: next((x for x in access.read_text().splitlines() if "{r42}" in x), None)
     )
     assert line == '127.0.0.1 "GET / HTTP/1.1" 200 5 GET HTTP/1.1 {r42} {text/plain}'
+
+
+def test_invalid_response_header_is_a_500(server: Gunicorn) -> None:
+    raw = exchange(server.address, b"GET /bad-header HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 500 ")
+    assert b"never" not in raw
+
+
+def test_send_after_disconnect_is_ignored(server: Gunicorn, record: Path) -> None:
+    sock = socket.create_connection(server.address, timeout=5)  # type: ignore[arg-type]
+    sock.sendall(b"GET /send-after-disconnect HTTP/1.1\r\nHost: t\r\n\r\n")
+    wait_until(lambda: "waiting to send" in record.read_text())
+    sock.close()
+    wait_until(lambda: "sent after disconnect without error" in record.read_text())

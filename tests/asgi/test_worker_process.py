@@ -358,3 +358,38 @@ def test_unix_socket(tmp_path: Path) -> None:
         scope = get_json(server, b"GET /scope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     assert scope["client"] is None
     assert scope["server"][0] == str(path)  # type: ignore[index]
+
+
+def test_worker_connections_admits_a_new_client_by_closing_an_idle_one() -> None:
+    with asgi("--worker-connections", "2", "--keep-alive", "30", APP) as server:
+        idle = [RawClient(server.address), RawClient(server.address)]
+        try:
+            for client in idle:
+                client.request("GET", "/")
+                assert client.read_answer().body == b"hello"
+            # A third client is served: the server closes the oldest idle connection.
+            with RawClient(server.address) as third:
+                third.request("GET", "/")
+                assert third.read_answer().body == b"hello"
+            assert any(client.closed_by_server(timeout=5) for client in idle)
+        finally:
+            for client in idle:
+                client.sock.close()
+
+
+def test_statsd_sees_asgi_requests() -> None:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(10)
+    port = receiver.getsockname()[1]
+    try:
+        with asgi("--statsd-host", f"127.0.0.1:{port}", APP) as server:
+            assert exchange(server.address, b"GET / HTTP/1.0\r\n\r\n").endswith(b"hello")
+            packets = []
+            while not any(b"gunicorn.requests" in p for p in packets):
+                packets.append(receiver.recv(4096))
+    finally:
+        receiver.close()
+    assert any(b"gunicorn.request.status.200" in p for p in packets) or any(
+        b"gunicorn.requests:1|c" in p for p in packets
+    )
