@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from gunicorn.http.events import Request
-from gunicorn.wsgi.environ import scheme_from_headers
+from gunicorn.http.headers import scheme_from_headers
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HTTP_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0", (2, 0): "2"}

@@ -62,7 +62,8 @@ class ASGIWorker(base.Worker):
         if choice in ("auto", "uvloop") and importlib.util.find_spec("uvloop") is not None:
             import uvloop
 
-            return uvloop.new_event_loop()  # type: ignore[no-any-return]
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
         return asyncio.new_event_loop()
 
     def load_wsgi(self) -> None:
@@ -241,9 +242,10 @@ def _blocking_request(frame: FrameType | None) -> str | None:
 def _asgi3(app: Any) -> Any:
     """ASGI 2 applications (a class taking the scope) run through a 3-style callable."""
     if inspect.isclass(app):
+        factory: Any = app
 
         async def asgi2(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            instance = app(scope)
+            instance = factory(scope)
             await instance(receive, send)
 
         return asgi2
