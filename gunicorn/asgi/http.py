@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from gunicorn.asgi.access import ResponseInfo, log_response, request_info
+from gunicorn.asgi.errors import ClientDisconnected
 from gunicorn.asgi.stream import HTTPStream
 from gunicorn.http.errors import LocalProtocolError, ProtocolError
 from gunicorn.http.events import (
@@ -42,6 +43,7 @@ class HTTPCycle:
         "app",
         "complete",
         "finished",
+        "gone",
         "request",
         "response",
         "scope",
@@ -68,6 +70,7 @@ class HTTPCycle:
         self.started = False  # http.response.start received
         self.complete = False  # the response is complete on the wire
         self.finished = False  # the application returned
+        self.gone = False  # the application heard http.disconnect
         self.status = 0
         self._body_done = False  # the application was told the body ended
         self._continue = request.expect_continue
@@ -98,6 +101,9 @@ class HTTPCycle:
             if not self.started:
                 log_rejected(session.log, session.client_addr, exc, self._uri())
                 self._error(exc)
+        except ClientDisconnected:
+            must_close = True
+            session.log.debug("ASGI application stopped: the client of %s left", self._uri())
         except Exception:
             must_close = True
             session.log.exception("Exception in ASGI application")
@@ -139,9 +145,9 @@ class HTTPCycle:
         if self._body_done or self.complete:
             if not self.complete and not stream.disconnected:
                 await stream.wait_disconnect()
-            return {"type": "http.disconnect"}
+            return self._disconnect()
         if stream.disconnected:
-            return {"type": "http.disconnect"}
+            return self._disconnect()
         if not self.request.has_body:
             self._body_done = True
             return {"type": "http.request", "body": b"", "more_body": False}
@@ -150,11 +156,16 @@ class HTTPCycle:
             stream.send_continue()
         piece = await stream.receive_body()
         if piece is None:
-            return {"type": "http.disconnect"}
+            return self._disconnect()
         data, more = piece
         if not more:
             self._body_done = True
         return {"type": "http.request", "body": data, "more_body": more}
+
+    def _disconnect(self) -> dict[str, Any]:
+        # From now on a send raises: the application was told the client is gone.
+        self.gone = True
+        return {"type": "http.disconnect"}
 
     # -- send -------------------------------------------------------------------------------
 
@@ -164,8 +175,8 @@ class HTTPCycle:
         if kind == "http.response.body":
             if not self.started or self.complete:
                 self._unexpected(kind)
-            if stream.disconnected:
-                return
+            if stream.disconnected or self.gone:
+                raise ClientDisconnected("the client is gone")
             body = message.get("body", b"")
             if type(body) is not bytes:
                 body = bytes(body)
@@ -194,9 +205,10 @@ class HTTPCycle:
                 headers = list(headers)
             self.status = status
             self._trailers_pending = bool(message.get("trailers", False))
-            if not stream.disconnected:
-                # Framed (and checked) now; the bytes leave with the first body bytes.
-                stream.send(Response(status, headers))
+            if stream.disconnected or self.gone:
+                raise ClientDisconnected("the client is gone")
+            # Framed (and checked) now; the bytes leave with the first body bytes.
+            stream.send(Response(status, headers))
             self.started = True
             options = self.session.options
             if options.log_access or options.post_request:
@@ -204,8 +216,8 @@ class HTTPCycle:
         elif kind == "http.response.informational":
             if self.started:
                 raise RuntimeError("http.response.informational after http.response.start")
-            if stream.disconnected:
-                return
+            if stream.disconnected or self.gone:
+                raise ClientDisconnected("the client is gone")
             status = message["status"]
             if type(status) is not int or not 100 <= status < 200 or status == 101:
                 raise ValueError(f"invalid informational status {status!r}")
@@ -213,8 +225,8 @@ class HTTPCycle:
         elif kind == "http.response.trailers":
             if not self._trailers_pending or self.complete:
                 self._unexpected(kind)
-            if stream.disconnected:
-                return
+            if stream.disconnected or self.gone:
+                raise ClientDisconnected("the client is gone")
             if message.get("more_trailers", False):
                 raise ValueError("more_trailers is not supported")
             trailers = list(message.get("headers", ()))
@@ -225,8 +237,8 @@ class HTTPCycle:
         elif kind == "http.response.pathsend":
             if not self.started or self.complete:
                 self._unexpected(kind)
-            if stream.disconnected:
-                return
+            if stream.disconnected or self.gone:
+                raise ClientDisconnected("the client is gone")
             await self._pathsend(str(message["path"]))
         else:
             self._unexpected(kind)

@@ -34,6 +34,7 @@ from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError
 
 from gunicorn.asgi.channel import Channel
+from gunicorn.asgi.errors import ClientDisconnected
 from gunicorn.asgi.ws_deflate import MIN_COMPRESSED_SIZE, MessageLimit, negotiate
 from gunicorn.asgi.ws_frames import BINARY, RAW, TEXT, FrameSplitter, encode_frame
 from gunicorn.asgi.ws_handshake import (
@@ -82,10 +83,6 @@ _FAILURE_REASONS = {
 }
 # Codes an endpoint may not put in a Close frame (§7.4.1): sent as 1000 instead.
 _LOCAL_ONLY = frozenset({1005, 1006, 1015})
-
-
-class ClientDisconnected(OSError):
-    """``send()`` on a WebSocket that is closed (ASGI spec 2.4)."""
 
 
 @dataclass(frozen=True)

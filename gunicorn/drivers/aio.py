@@ -54,7 +54,7 @@ READ_LIMIT = 262144
 # the close (so it sees the answer rather than a reset).
 LINGER_BYTES = 65536
 LINGER_SECONDS = 1.0
-_EXTENSIONS_H1 = {"http.response.pathsend": {}, "http.response.trailers": {}}
+_EXTENSIONS_H1: dict[str, Any] = {"http.response.pathsend": {}, "http.response.trailers": {}}
 _END = EndOfMessage()
 
 
@@ -85,10 +85,12 @@ class HTTPProtocol(asyncio.Protocol):
         self._lingering = False
         self._sniffed: bytes | None = None
         self._eof = False
+        self._write_stall: float | None = None  # when a client that takes nothing is dropped
+        self._write_buffered = 0
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         self.transport = transport
         server = self.server
         if not server.admit(self):
@@ -187,24 +189,32 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self.disconnected = True
         self.server.connections.discard(self)
+        drain = self._drain_waiter
+        if drain is not None:  # also the HTTP/2 streams' and the WebSocket's
+            self._drain_waiter = None
+            if not drain.done():
+                drain.set_result(None)
         sink = self.sink
         if sink is not None:
             sink.connection_lost(exc)
             return
         self._wake_body()
-        for waiter in (self._drain_waiter, self._done_waiter):
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiter = self._done_waiter = None
+        waiter = self._done_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._done_waiter = None
         cycle = self.cycle
         if cycle is not None and not cycle.finished:
             self.server.disconnected(cycle)
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self._write_stall = self.loop.time() + self.server.header_timeout
+        self._write_buffered = self.transport.get_write_buffer_size()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self._write_stall = None
         waiter = self._drain_waiter
         if waiter is not None:
             self._drain_waiter = None
@@ -301,7 +311,7 @@ class HTTPProtocol(asyncio.Protocol):
                 return None
             kind = type(event)
             if kind is Data:
-                pieces.append(event.data)  # type: ignore[union-attr]
+                pieces.append(event.data)
                 continue
             if kind is EndOfMessage:
                 return b"".join(pieces), False
@@ -339,7 +349,7 @@ class HTTPProtocol(asyncio.Protocol):
         if not data or self.disconnected:
             return 0
         self.transport.write(data)
-        return len(data) - data.find(b"\r\n\r\n") - 4
+        return int(len(data) - data.find(b"\r\n\r\n") - 4)
 
     def response_complete(self) -> None:
         waiter = self._done_waiter
@@ -470,7 +480,7 @@ class HTTPProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing() or self._lingering:
             return
-        if linger and not self.session.is_ssl and transport.can_write_eof():
+        if linger and not self._eof and not self.session.is_ssl and transport.can_write_eof():
             self._lingering = True
             self.deadline = self.loop.time() + LINGER_SECONDS
             if self._reading_paused:
@@ -483,6 +493,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     def check_deadline(self, now: float) -> None:
         """Called by the worker about once a second."""
+        if self._write_stall is not None and self._write_stalled(now):
+            return
         deadline = self.deadline
         if deadline is None or deadline > now:
             return
@@ -495,9 +507,30 @@ class HTTPProtocol(asyncio.Protocol):
         if self._sniffed is not None:
             self._sniff(b"", eof=False, give_up=True)
             return
-        if self.cycle is None and self.transport is not None:
+        if self._lingering or (self.cycle is None and self.transport is not None):
             self.deadline = None
             self.transport.close()
+
+    def _write_stalled(self, now: float) -> bool:
+        """The send timeout of the threaded workers (``timeout``): a client that took no
+        byte of what waits for it for that long is dropped (HTTP/1.1 and HTTP/2 alike)."""
+        buffered = self.transport.get_write_buffer_size()
+        if buffered < self._write_buffered:  # it took some: still reading
+            self._write_buffered = buffered
+            self._write_stall = now + self.server.header_timeout
+            return False
+        if self._write_stall is None or self._write_stall > now:
+            return False
+        self._write_stall = None
+        from gunicorn.drivers.blocking import reset_on_close
+
+        stalled = TimeoutError(f"took nothing for {self.server.header_timeout:g}s, dropped")
+        log_socket_error(self.session.log, self.session.client_addr, stalled)
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            reset_on_close(sock)  # and what the kernel still holds for this client
+        self.transport.abort()
+        return True
 
     def shutdown(self, websockets: bool = False) -> None:
         """Graceful stop: close when idle, else after the current response. A WebSocket
