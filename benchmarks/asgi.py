@@ -49,6 +49,16 @@ def argv_for(name: str, app: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def ensure_h1c() -> None:
+    """gunicorn 27's asgi worker uses its C parser when ``gunicorn-h1c`` is installed."""
+    python = str(bench.UPSTREAM_VENV / "bin" / "python")
+    try:
+        bench.run_checked([python, "-c", "import gunicorn_h1c"], timeout=60)
+    except bench.BenchError:
+        pip = str(bench.UPSTREAM_VENV / "bin" / "pip")
+        bench.run_checked([pip, "install", "--quiet", "gunicorn-h1c"], timeout=900)
+
+
 def serving_rss(root_pid: int) -> int:
     """RSS of the process that serves (the worker; uvicorn serves in its only process)."""
     try:
@@ -107,6 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     bench.require_tools()
     bench.ensure_upstream_venv()
+    ensure_h1c()
     scenarios = args.scenario or list(SCENARIOS)
     servers = args.server or list(SERVERS)
     with tempfile.TemporaryDirectory(prefix="asgi-bench-") as tmp:
