@@ -23,7 +23,6 @@ import logging
 import os
 import queue
 import random
-import select
 import signal
 import socket
 import sys
@@ -33,6 +32,8 @@ from typing import Any
 
 from gunicorn import __version__, osutil, sock, systemd, util
 from gunicorn.children import BootReports, Child, Children, describe_status, exit_report
+from gunicorn.ctl.master import MasterControl
+from gunicorn.dirty.manager import DirtyManager
 from gunicorn.errors import AppImportError, HaltServer
 from gunicorn.pidfile import Pidfile
 from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR, files_in_traceback
@@ -88,6 +89,11 @@ class Arbiter:
         self.boot_failure: HaltServer | None = None
         #: Files named by the last boot failure's traceback (``--reload``), with mtimes.
         self._failed_files: dict[str, float] = {}
+        #: The control socket, the metrics endpoint and the metric totals (gunicorn/ctl/).
+        self.ctl = MasterControl(self)
+
+        #: The dirty arbiter's manager (gunicorn/dirty/), when dirty workers are enabled.
+        self.dirty: DirtyManager | None = None
 
         args = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
         args[0] = sys.executable
@@ -191,6 +197,7 @@ class Arbiter:
         systemd.sd_notify("READY=1\nSTATUS=Gunicorn arbiter booted", self.log)
         if hasattr(self.worker_class, "check_config"):
             self.worker_class.check_config(self.cfg, self.log)
+        self.dirty = DirtyManager.start(self)
         self.cfg.when_ready(self)
 
     def _create_listeners(self) -> None:
@@ -249,6 +256,7 @@ class Arbiter:
         self.start()
         osutil.setproctitle(f"master [{self.proc_name}]")
         try:
+            self.ctl.start()
             self.manage_workers()
             while True:
                 self.maybe_promote_master()
@@ -257,6 +265,8 @@ class Arbiter:
                 self.reap_workers()
                 self.check_children()
                 self.murder_workers()
+                if self.dirty is not None:
+                    self.dirty.check()
                 self.manage_workers()
                 self._ping_watchdog()
         except (StopIteration, KeyboardInterrupt):
@@ -284,7 +294,7 @@ class Arbiter:
         """Signals received, waiting up to ``timeout`` seconds for the first one."""
         if self.SIG_QUEUE.empty():
             try:
-                select.select([self.PIPE[0]], [], [], timeout)
+                self.ctl.wait(self.PIPE[0], timeout)  # also serves the control socket
             except OSError as exc:  # pragma: no cover - select is retried on EINTR
                 if exc.errno != errno.EINTR:
                     raise
@@ -331,6 +341,8 @@ class Arbiter:
         """Reload the configuration and replace the workers gracefully."""
         self.log.info("Hang up: %s", self.master_name)
         self.reload()
+        if self.dirty is not None:
+            self.dirty.forward(signal.SIGHUP)
 
     def handle_term(self) -> None:
         """Graceful stop."""
@@ -362,6 +374,8 @@ class Arbiter:
         """Reopen log files here and in the workers."""
         self.log.reopen_files()
         self.kill_workers(signal.SIGUSR1)
+        if self.dirty is not None:
+            self.dirty.forward(signal.SIGUSR1)
 
     def handle_usr2(self) -> None:
         """Start a new master from the same command line, handing over the listeners."""
@@ -421,6 +435,8 @@ class Arbiter:
             while len(self.children) and time.monotonic() < end:
                 self.reap_workers(stopping=True)
                 time.sleep(0.02)
+        if self.dirty is not None:
+            self.dirty.stop(graceful)
 
     # -- reload (HUP) ----------------------------------------------------------------------
 
@@ -811,6 +827,8 @@ class Arbiter:
             if pid == self.reexec_pid:
                 self._reexec_child_exited(status)
                 continue
+            if self.dirty is not None and self.dirty.reaped(pid, status):
+                continue
             child = self.children.pop(pid)
             if child is None:
                 self.log.debug("Reaped unknown child process (pid:%s, status:%s)", pid, status)
@@ -822,6 +840,7 @@ class Arbiter:
                 log.get(level, self.log.info)(line)
             child.refresh()  # the boot flag it set just before exiting, if any
             child.close()
+            self.ctl.worker_exited(child, status, stopping)
             self.cfg.child_exit(self, child.worker)
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
             if code in (self.WORKER_BOOT_ERROR, self.APP_LOAD_ERROR) and not stopping:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,6 +61,12 @@ class Gunicorn:
         self.cwd = str(cwd) if cwd is not None else None
         self.env = {**os.environ, **(env or {})}
         self.env.setdefault("PYTHONUNBUFFERED", "1")
+        # The control socket's default home: one directory per server, removed at stop
+        # (a test never leaves sockets in the user's ~/.gunicorn).
+        self._runtime_dir: str | None = None
+        if not (env and "XDG_RUNTIME_DIR" in env):
+            self._runtime_dir = tempfile.mkdtemp(prefix="gunicorn-rt-")
+            self.env["XDG_RUNTIME_DIR"] = self._runtime_dir
         self.pass_fds = tuple(pass_fds)
         self.command = list(command) if command is not None else [GUNICORN]
         self.ready = ready
@@ -134,6 +141,8 @@ class Gunicorn:
                 self.proc.kill()
                 code = self.proc.wait(timeout=5)
         kill_pids(self._known - {self.pid})
+        if self._runtime_dir is not None:
+            shutil.rmtree(self._runtime_dir, ignore_errors=True)
         return code
 
     # -- observation ------------------------------------------------------------------------

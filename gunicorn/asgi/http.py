@@ -38,12 +38,14 @@ class HTTPCycle:
     __slots__ = (
         "_body_done",
         "_continue",
+        "_received",
         "_started_at",
         "_trailers_pending",
         "app",
         "complete",
         "finished",
         "gone",
+        "metrics",
         "request",
         "response",
         "scope",
@@ -61,8 +63,11 @@ class HTTPCycle:
         request: Request,
         scope: dict[str, Any],
         app: Any,
+        metrics: Any,
     ) -> None:
         self.session = session
+        self.metrics = metrics
+        metrics.request_started(stream.http_version == "2")
         self.stream = stream
         self.request = request
         self.scope = scope
@@ -76,6 +81,7 @@ class HTTPCycle:
         self._continue = request.expect_continue
         self._trailers_pending = False
         self._started_at = time.monotonic()
+        self._received = 0
         self.response: ResponseInfo | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -158,6 +164,7 @@ class HTTPCycle:
         if piece is None:
             return self._disconnect()
         data, more = piece
+        self._received += len(data)
         if not more:
             self._body_done = True
         return {"type": "http.request", "body": data, "more_body": more}
@@ -285,6 +292,17 @@ class HTTPCycle:
         return request_info(self.session, self.request, self.scope["scheme"])
 
     def _log_request(self) -> None:
+        """The request is over (answered, or its application returned): metrics, the
+        access log line, ``post_request``."""
+        stream = self.stream
+        self.metrics.record_request(
+            self.request.method,
+            self.status,
+            time.monotonic() - self._started_at,
+            self._received,
+            stream.body_sent(),
+            stream.http_version == "2",
+        )
         options = self.session.options
         if not options.log_access and options.post_request is None:
             return

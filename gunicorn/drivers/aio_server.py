@@ -15,6 +15,7 @@ from gunicorn.drivers import tls
 from gunicorn.drivers.aio import HTTPProtocol
 from gunicorn.drivers.aio_tls import tls_extension
 from gunicorn.http.events import Request
+from gunicorn.instrument.metrics import metrics_of
 from gunicorn.lifecycle.options import DriverOptions
 from gunicorn.lifecycle.session import Session
 
@@ -37,7 +38,9 @@ class AsyncServer:
         self.options = options
         self.loop = loop
         self.state = state
-        self.connections: set[HTTPProtocol] = set()
+        # Insertion-ordered: the oldest connection first.
+        self.connections: dict[HTTPProtocol, None] = {}
+        self.metrics = metrics_of(worker)
         self.servers: list[asyncio.AbstractServer] = []
         self.keepalive = float(cfg.keepalive or 0)
         self.header_timeout = float(cfg.timeout or 30)
@@ -81,7 +84,8 @@ class AsyncServer:
         for other in self.connections:
             if other.idle:
                 other.close()
-                self.connections.discard(other)
+                del self.connections[other]
+                self.metrics.connection_closed()
                 return True
         return False
 

@@ -15,6 +15,7 @@ from typing import Any
 from gunicorn.errors import RequestTimeout
 from gunicorn.http.errors import LocalProtocolError, ProtocolError
 from gunicorn.http.events import Request
+from gunicorn.instrument.metrics import metrics_of
 from gunicorn.lifecycle.logs import application_stack, log_rejected, log_socket_error
 from gunicorn.lifecycle.session import Session
 from gunicorn.lifecycle.stream import StreamIO
@@ -54,12 +55,19 @@ def run_wsgi(
     options = session.options
     outcome = Outcome()
     started = time.monotonic()
+    metrics = metrics_of(worker)
+    http2 = request.version[0] == 2
+    metrics.request_started(http2)
     session.served += 1
     worker.count_request()
     if not worker.alive:
         stream.close_after_response()
     responder = WSGIResponder(stream, request.method)
-    body = WSGIInput(stream.receive_body, stream.send_continue, empty=not request.has_body)
+    receive = stream.receive_body
+    received = _Received(receive) if request.has_body else None
+    if received is not None:
+        receive = received.receive
+    body = WSGIInput(receive, stream.send_continue, empty=not request.has_body)
     req = RequestInfo(
         request,
         session.client_addr,
@@ -97,10 +105,34 @@ def run_wsgi(
                 responder.response.status_code,
                 req.method,
             )
-        _after_request(
+        duration = _after_request(
             session, req, environ or _fallback_environ(session, request), responder, started
         )
+        response = responder.response
+        metrics.record_request(
+            request.method,
+            response.status_code or 0,
+            duration,
+            received.count if received is not None else 0,
+            response.sent,
+            http2,
+        )
     return outcome
+
+
+class _Received:
+    """Counts the request body bytes the application read (for the metrics)."""
+
+    __slots__ = ("_receive", "count")
+
+    def __init__(self, receive: Any) -> None:
+        self._receive = receive
+        self.count = 0
+
+    def receive(self) -> bytes:
+        data: bytes = self._receive()
+        self.count += len(data)
+        return data
 
 
 def _environ(
@@ -214,12 +246,14 @@ def _after_request(
     environ: dict[str, Any],
     responder: WSGIResponder,
     started: float,
-) -> None:
+) -> float:
+    """Write the access log line and run ``post_request``; return the request's duration."""
     options = session.options
     log = session.log
     response = responder.response
+    duration = time.monotonic() - started
     if options.log_access:
-        request_time = timedelta(seconds=time.monotonic() - started)
+        request_time = timedelta(seconds=duration)
         try:
             log.access(response, req, environ, request_time)
         except Exception:
@@ -230,6 +264,7 @@ def _after_request(
             post_request(session.worker, req, environ, response)
         except Exception:
             log.exception("Exception in post_request hook")
+    return duration
 
 
 def _fallback_environ(session: Session, request: Request) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from gunicorn import osutil
 from gunicorn.errors import WorkerExit
+from gunicorn.instrument.metrics import WorkerMetrics
 from gunicorn.sock import create_sockets
 from gunicorn.workers.workertmp import WorkerTmp
 
@@ -106,6 +107,8 @@ class Worker:
         else:
             self.max_requests = sys.maxsize
         self.tmp = WorkerTmp(cfg)
+        #: Request counters in memory shared with the master (made here, before the fork).
+        self.metrics = WorkerMetrics(int(getattr(cfg, "threads", 1) or 1))
 
     def __str__(self) -> str:
         return f"<Worker {self.pid}>"
@@ -244,6 +247,7 @@ class Worker:
         if self.nr >= self.max_requests and self.alive:
             self.log.info("Autorestarting worker after current request.")
             self.alive = False
+            self.metrics.exiting_because("max_requests")
 
     def reload_requested(self, filename: str) -> None:
         """Reloader callback: a watched file changed.

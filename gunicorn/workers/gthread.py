@@ -301,6 +301,7 @@ class ThreadWorker(base.Worker):
             client.http.abort(LocalProtocolError())
         self.log.info("Retiring this worker to get its thread back")
         self.alive = False
+        self.metrics.exiting_because("timeout")
 
     def _close_expired(self, now: float) -> None:
         for client in list(self._parked.values()):
@@ -542,6 +543,7 @@ class ThreadWorker(base.Worker):
                         return
                     continue
                 self.nr_conns += 1
+            self.metrics.connection_opened()
             self._start_client(sock, addr, listener, now)
         self._rearm(listener.fileno())
 
@@ -732,6 +734,7 @@ class ThreadWorker(base.Worker):
         http = client.http
         if type(http) is H2Driver:
             self._h2.discard(http)
+        self.metrics.connection_closed()
         with self._lock:
             self.nr_conns -= 1
             resume = self._accept_paused

@@ -129,10 +129,13 @@ class SyncWorker(base.Worker):
             client, addr, listener, self.wsgi, self, head_timeout=max(float(self.timeout), 1.0)
         )
         conn.close_after_response()
+        metrics = self.metrics
+        metrics.connection_opened()
         try:
             conn.serve_one()
         finally:
             conn.close()
+            metrics.connection_closed()
 
     def _secure(self, client: socket.socket) -> socket.socket:
         context = self._ssl_context

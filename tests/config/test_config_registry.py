@@ -54,7 +54,7 @@ SECTION_SIZES = {
     "HTTP/2": 6,
     "Dirty Arbiters": 5,
     "Dirty Arbiter Hooks": 4,
-    "Control": 3,
+    "Control": 4,
 }
 
 # `name = value` lines printed by --print-config for gunicorn 27 defaults; {cwd}, {uid},
@@ -79,6 +79,7 @@ DEFAULTS = {
     "control_socket": "{home}/.gunicorn/gunicorn.ctl",
     "control_socket_disable": "False",
     "control_socket_mode": "384",
+    "metrics_bind": "None",
     "daemon": "False",
     "default_proc_name": "gunicorn",
     "dirty_apps": "[]",
@@ -164,10 +165,10 @@ DEFAULTS = {
 }
 
 
-def test_there_are_120_settings_95_with_flags() -> None:
-    assert len(KNOWN_SETTINGS) == 120
-    assert len({s.name for s in KNOWN_SETTINGS}) == 120
-    assert sum(1 for s in KNOWN_SETTINGS if s.cli) == 95
+def test_there_are_121_settings_96_with_flags() -> None:
+    assert len(KNOWN_SETTINGS) == 121
+    assert len({s.name for s in KNOWN_SETTINGS}) == 121
+    assert sum(1 for s in KNOWN_SETTINGS if s.cli) == 96
     assert {s.name for s in KNOWN_SETTINGS if not s.cli} == CONFIG_FILE_ONLY
 
 
@@ -231,7 +232,7 @@ def test_default_ssl_context_hook_calls_the_factory() -> None:
 def test_print_config_lists_all_settings_with_gunicorn_defaults(clean_env: Path) -> None:
     cfg = Config()
     lines = str(cfg).splitlines()
-    assert len(lines) == 120
+    assert len(lines) == 121
     names = [line.split(" = ", 1)[0].rstrip() for line in lines]
     assert names == sorted(names)
     printed = {name: line.split(" = ", 1)[1] for name, line in zip(names, lines, strict=True)}

@@ -128,6 +128,7 @@ CLI_SAMPLES: dict[str, tuple[list[str], Any]] = {
     "control_socket": (["--control-socket", "/tmp/g.ctl"], "/tmp/g.ctl"),
     "control_socket_mode": (["--control-socket-mode", "0660"], 0o660),
     "control_socket_disable": (["--no-control-socket"], True),
+    "metrics_bind": (["--metrics-bind", "127.0.0.1:9100"], "127.0.0.1:9100"),
 }
 
 
