@@ -97,7 +97,8 @@ class HTTPProtocol(asyncio.Protocol):
             transport.abort()
             self.disconnected = True
             return
-        server.connections.add(self)
+        server.connections[self] = None
+        server.metrics.connection_opened()
         peer = transport.get_extra_info("peername")
         if not peer:
             peer = ""
@@ -188,7 +189,9 @@ class HTTPProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.disconnected = True
-        self.server.connections.discard(self)
+        if self in self.server.connections:
+            del self.server.connections[self]
+            self.server.metrics.connection_closed()
         drain = self._drain_waiter
         if drain is not None:  # also the HTTP/2 streams' and the WebSocket's
             self._drain_waiter = None
@@ -263,7 +266,7 @@ class HTTPProtocol(asyncio.Protocol):
         scope = http_scope(self.scope_base, request, _EXTENSIONS_H1)
         if session.options.uwsgi:
             server.uwsgi_scope(scope, self.conn)
-        cycle = self.cycle = HTTPCycle(session, self, request, scope, server.app)
+        cycle = self.cycle = HTTPCycle(session, self, request, scope, server.app, server.metrics)
         cycle.task = self.loop.create_task(cycle.run())
 
     # -- HTTPStream -------------------------------------------------------------------------

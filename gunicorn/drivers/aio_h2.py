@@ -10,6 +10,7 @@ the loop.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +33,19 @@ if TYPE_CHECKING:
 
 # Response bytes of one stream that may wait for window before its ``send`` waits.
 STREAM_BUFFER = 262144
-# The core gets a read in pieces of this size and none after it ended the connection: a
-# flood guard then stops the work (and the RST_STREAMs it queues) within one piece, not
-# one whole read of the transport (256 KiB).
-FEED_SIZE = 16384
-_EXTENSIONS_H2 = {"http.response.trailers": {}}
+# A read goes to the core in pieces, the first of FEED_SIZE bytes, each next one twice as
+# large up to FEED_MAX (the threaded driver's read size), for at most FEED_TURN seconds per
+# turn of the loop; the rest waits for the next turn, reading paused. Cheap input (a
+# request body) is taken in a few calls; costly input (a flood of large field blocks)
+# cannot hold the loop for a whole 256 KiB read, and a flood guard stops the work, and the
+# RST_STREAMs it queues, within one piece.
+FEED_SIZE = 4096
+FEED_MAX = 16384
+FEED_TURN = 0.002
+# Output gathered over one turn of the loop is written at the latest when it reaches this
+# size (the transport's default high-water mark).
+FLUSH_SIZE = 65536
+_EXTENSIONS_H2: dict[str, Any] = {"http.response.trailers": {}}
 
 
 class H2Handler:
@@ -49,8 +58,10 @@ class H2Handler:
         self.core: Any = self.session.h2_connection()
         self.streams: dict[int, H2Stream] = {}
         self._out: list[bytes] = []
+        self._out_size = 0
         self._flush_scheduled = False
         self._upgrade = upgrade
+        self._backlog = memoryview(b"")  # read, not yet given to the core
         self._eof = False
         self._closing = False
         self._error_logged = False
@@ -66,23 +77,60 @@ class H2Handler:
         else:
             core.initiate()
         if data:
-            core.receive_data(data)
-        self._dispatch()
+            self.data_received(data)
+        else:
+            self._dispatch()
         self._idle_deadline()
 
     def data_received(self, data: bytes) -> None:
-        core = self.core
+        if self._backlog:
+            self._backlog = memoryview(bytes(self._backlog) + data)  # was already on its way
+            return
         if len(data) <= FEED_SIZE:
-            core.receive_data(data)
-        else:
-            view = memoryview(data)
-            for start in range(0, len(data), FEED_SIZE):
-                core.receive_data(bytes(view[start : start + FEED_SIZE]))
-                if core.closed:
-                    break
+            self.core.receive_data(data)
+            self._dispatch()
+            return
+        self._backlog = memoryview(data)
+        self._feed()
+        if self._backlog:
+            self.protocol.pause_reading()
+
+    def _feed(self) -> None:
+        """Give the core what waits, for one turn of the loop (see ``FEED_TURN``)."""
+        core = self.core
+        backlog = self._backlog
+        stop = time.monotonic() + FEED_TURN
+        size = FEED_SIZE
+        while backlog and not core.closed:
+            core.receive_data(bytes(backlog[:size]))
+            backlog = backlog[size:]
+            if time.monotonic() >= stop:
+                break
+            size = min(size * 2, FEED_MAX)
+        self._backlog = backlog if not core.closed else memoryview(b"")
+        if self._backlog:
+            self.loop.call_soon(self._feed_more)
         self._dispatch()
 
+    def _feed_more(self) -> None:
+        if not self._backlog:
+            return
+        if self._eof:
+            self._backlog = memoryview(b"")
+            return
+        self._feed()
+        if not self._backlog:
+            self.protocol.resume_reading()
+
     def eof_received(self) -> None:
+        backlog = self._backlog
+        if backlog:  # a transport that reads on while paused: the bytes come first
+            self._backlog = memoryview(b"")
+            core = self.core
+            for start in range(0, len(backlog), FEED_SIZE):
+                if core.closed:
+                    break
+                core.receive_data(bytes(backlog[start : start + FEED_SIZE]))
         self._eof = True
         self.core.receive_data(b"")
         self._dispatch()
@@ -115,7 +163,7 @@ class H2Handler:
                     break
                 kind = type(event)
                 if kind is Request:
-                    self._start(event)  # type: ignore[arg-type]
+                    self._start(event)
                 elif kind is ConnectionClosed:
                     # The peer closed, or a connection error (GOAWAY queued): RFC 9113
                     # §5.4.1, nothing more is sent on any stream, the connection closes.
@@ -123,7 +171,7 @@ class H2Handler:
                     self._drop_streams()
                     break
                 else:
-                    stream = streams.get(event.stream_id)  # type: ignore[union-attr]
+                    stream = streams.get(event.stream_id)
                     if stream is None:
                         continue
                     if kind is StreamReset:
@@ -133,7 +181,7 @@ class H2Handler:
                         if cycle is not None and not cycle.finished:
                             server.disconnected(cycle)
                     else:
-                        stream.deliver(event)  # type: ignore[arg-type]
+                        stream.deliver(event)
         except ProtocolError:
             pass  # the core answered with GOAWAY; its reason is logged at close
         for stream in list(streams.values()):
@@ -162,7 +210,9 @@ class H2Handler:
                 "http.response.priority": {"weight": priority[0], "depends_on": priority[1]},
             }
         scope = http_scope(protocol.scope_base, request, extensions)
-        cycle = stream.cycle = HTTPCycle(session, stream, request, scope, server.app)
+        cycle = stream.cycle = HTTPCycle(
+            session, stream, request, scope, server.app, server.metrics
+        )
         protocol.deadline = None
         cycle.task = self.loop.create_task(cycle.run())
 
@@ -171,7 +221,12 @@ class H2Handler:
     def _queue(self, data: bytes) -> None:
         if data:
             self._out.append(data)
-            if not self._flush_scheduled:
+            self._out_size += len(data)
+            if self._out_size >= FLUSH_SIZE:
+                # Written now: the transport's high-water mark (and so the streams' drain)
+                # sees it while an application sends without ever yielding to the loop.
+                self._flush()
+            elif not self._flush_scheduled:
                 self._flush_scheduled = True
                 self.loop.call_soon(self._flush)
 
@@ -182,6 +237,7 @@ class H2Handler:
             return
         data = b"".join(out) if len(out) > 1 else out[0]
         out.clear()
+        self._out_size = 0
         self.protocol.write(data)
 
     def stream_done(self, stream: H2Stream) -> None:
@@ -274,7 +330,7 @@ class H2Stream:
 
     def deliver(self, event: Event) -> None:
         if type(event) is Data:
-            self._body.append(event.data)  # type: ignore[attr-defined]
+            self._body.append(event.data)
         elif type(event) is EndOfMessage:
             self._body_done = True
         _wake(self._body_waiter)
@@ -298,7 +354,9 @@ class H2Stream:
         event.stream_id = self.stream_id
         core = handler.core
         handler._queue(core.send(event))
-        if type(event) is Data and core.buffered(self.stream_id) > STREAM_BUFFER:
+        if type(event) is Data and (
+            handler.protocol.write_paused or core.buffered(self.stream_id) > STREAM_BUFFER
+        ):
             self.write_paused = True
 
     def finish(self, body: bytes) -> None:
@@ -307,14 +365,21 @@ class H2Stream:
         self.send(EndOfMessage())
 
     async def drain(self) -> None:
-        protocol = self.handler.protocol
-        if protocol.write_paused:
-            await protocol.drain()
-        while self.write_paused and not self.disconnected:
-            waiter = self._window_waiter
-            if waiter is None:
-                waiter = self._window_waiter = self.handler.loop.create_future()
-            await waiter
+        """Wait until the client's socket takes bytes again and this stream's response
+        waits no more than ``STREAM_BUFFER`` bytes for window (or the client is gone)."""
+        handler = self.handler
+        protocol = handler.protocol
+        while not self.disconnected:
+            if protocol.write_paused and not protocol.disconnected:
+                await protocol.drain()
+            elif handler.core.buffered(self.stream_id) > STREAM_BUFFER:
+                waiter = self._window_waiter
+                if waiter is None:
+                    waiter = self._window_waiter = handler.loop.create_future()
+                await waiter
+            else:
+                break
+        self.write_paused = False
 
     async def receive_body(self) -> tuple[bytes, bool] | None:
         while True:
