@@ -1,14 +1,18 @@
-"""Fixtures for the HTTP/2 black-box tests: one real server per module and transport.
+"""Fixtures for the HTTP/2 black-box tests: one real server per module, worker class and
+transport.
 
-Each test module gets a ``gunicorn -k gthread --threads 1 --http-protocols h2,h1`` process per
-transport: h2c with prior knowledge, and TLS with ALPN ``h2`` (``target`` is parametrised over
-both). A module can add command-line arguments with a ``GUNICORN_ARGS`` tuple.
+Each test module gets a ``gunicorn --http-protocols h2,h1`` process per worker class of
+``WORKERS`` (``-k gthread --threads 1`` serving the WSGI ``tests.http2.apps:app``, ``-k asgi``
+serving the ASGI ``tests.http2.asgi_apps:app``, same routes) and per transport: h2c with prior
+knowledge, and TLS with ALPN ``h2`` (``target`` is parametrised over both). A module can add
+command-line arguments with a ``GUNICORN_ARGS`` tuple.
 
 Dev aids only (CI sets neither): ``H2_TARGET=nghttpd`` runs the same cases against
 ``nghttpd`` (Debian ``nghttp2-server``), a conformant reference server; cases that need our
 test application are then skipped. ``H2_GUNICORN=/path/to/gunicorn`` runs another gunicorn
 build (e.g. a reference release in a separate virtualenv) with the same arguments and app;
-``H2_EXTRA_ARGS`` appends arguments to every gunicorn command line.
+``H2_EXTRA_ARGS`` appends arguments to every gunicorn command line; ``H2_WORKERS=asgi`` (a
+comma-separated list) runs the suite against some of the worker classes only.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +47,26 @@ TARGET_KIND = os.environ.get("H2_TARGET", "gunicorn")
 GUNICORN_COMMAND = [os.environ["H2_GUNICORN"]] if os.environ.get("H2_GUNICORN") else None
 EXTRA_ARGS = tuple(os.environ.get("H2_EXTRA_ARGS", "").split())
 
-# The server under test, as the brief fixes it: default HTTP/2 settings, one thread.
-GUNICORN_BASE = ("-k", "gthread", "--threads", "1", "--http-protocols", "h2,h1")
+# The server under test, as the brief fixes it: default HTTP/2 settings.
+GUNICORN_BASE = ("--http-protocols", "h2,h1")
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """How one worker class is run: its command-line arguments and the app it serves."""
+
+    args: tuple[str, ...]
+    app: str
+
+
+#: Every worker class the suite runs against (one more fixture parameter): add a class here.
+WORKERS: dict[str, WorkerSetup] = {
+    "gthread": WorkerSetup(("-k", "gthread", "--threads", "1"), "tests.http2.apps:app"),
+    "asgi": WorkerSetup(("-k", "asgi"), "tests.http2.asgi_apps:app"),
+}
+_SELECTED = [w for w in os.environ.get("H2_WORKERS", "").split(",") if w]
+WORKER_CLASSES: tuple[str, ...] = tuple(_SELECTED) if _SELECTED else tuple(WORKERS)
+assert set(WORKER_CLASSES) <= set(WORKERS), f"H2_WORKERS: unknown class in {WORKER_CLASSES}"
 
 
 def tls_client_context(certs: TestCerts, alpn: tuple[str, ...] = ("h2",)) -> ssl.SSLContext:
@@ -55,9 +78,11 @@ def tls_client_context(certs: TestCerts, alpn: tuple[str, ...] = ("h2",)) -> ssl
 
 @contextlib.contextmanager
 def run_gunicorn(
-    transport: str, directory: Path, certs: TestCerts, *extra: str
+    transport: str, directory: Path, certs: TestCerts, *extra: str, worker: str
 ) -> Iterator[Target]:
-    """A gunicorn serving ``tests.http2.apps:app`` over ``transport``; app calls are logged."""
+    """A gunicorn with the ``worker`` class of ``WORKERS`` serving its test app over
+    ``transport``; app calls are logged."""
+    setup = WORKERS[worker]
     calls = directory / "calls.jsonl"
     calls.touch()
     if transport == "tls":
@@ -65,11 +90,12 @@ def run_gunicorn(
     else:
         args = ["--http2-cleartext", "prior-knowledge"]
     server = Gunicorn(
+        *setup.args,
         *GUNICORN_BASE,
         *args,
         *extra,
         *EXTRA_ARGS,
-        "tests.http2.apps:app",
+        setup.app,
         cwd=REPO_ROOT,
         env={"H2_TEST_CALLS": str(calls)},
         command=GUNICORN_COMMAND,
@@ -82,7 +108,7 @@ def run_gunicorn(
             context,
             name="gunicorn",
             transport=transport,
-            extras={"server": server, "calls": calls, "certs": certs},
+            extras={"server": server, "calls": calls, "certs": certs, "worker": worker},
         )
 
 
@@ -142,13 +168,16 @@ def run_nghttpd(transport: str, directory: Path, certs: TestCerts) -> Iterator[T
 
 
 @contextlib.contextmanager
-def run_target(transport: str, directory: Path, certs: TestCerts, *extra: str) -> Iterator[Target]:
-    """The server under test: gunicorn, or nghttpd when ``H2_TARGET=nghttpd``."""
+def run_target(
+    transport: str, directory: Path, certs: TestCerts, *extra: str, worker: str
+) -> Iterator[Target]:
+    """The server under test: gunicorn with the ``worker`` class, or nghttpd when
+    ``H2_TARGET=nghttpd``."""
     if TARGET_KIND == "nghttpd":
         with run_nghttpd(transport, directory, certs) as target:
             yield target
     else:
-        with run_gunicorn(transport, directory, certs, *extra) as target:
+        with run_gunicorn(transport, directory, certs, *extra, worker=worker) as target:
             yield target
 
 
@@ -157,13 +186,23 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> TestCerts:
     return make_certs(tmp_path_factory.mktemp("h2certs"))
 
 
+@pytest.fixture(scope="module", params=WORKER_CLASSES if TARGET_KIND == "gunicorn" else ["-"])
+def worker(request: pytest.FixtureRequest) -> str:
+    """The worker class under test (a key of ``WORKERS``); every server of a module uses it."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def target(
-    request: pytest.FixtureRequest, certs: TestCerts, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    worker: str,
+    certs: TestCerts,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Target]:
     """The server of this module, over h2c (prior knowledge) and over TLS (ALPN h2)."""
     extra = tuple(getattr(request.module, "GUNICORN_ARGS", ()))
-    with run_target(request.param, tmp_path_factory.mktemp("h2"), certs, *extra) as server:
+    directory = tmp_path_factory.mktemp("h2")
+    with run_target(request.param, directory, certs, *extra, worker=worker) as server:
         yield server
 
 
@@ -196,8 +235,9 @@ class AppCalls:
         return [call["case"] for call in self.read()]
 
     def settle(self, timeout: float = 10.0) -> None:
-        """Wait until a fresh request has reached the app: with one thread, anything sent
-        before it on other connections has been dealt with by then."""
+        """Wait until a fresh request has reached the app: with one thread (or one event
+        loop, which starts requests in arrival order), anything sent before it on other
+        connections has reached the app by then."""
         marker = f"sentinel-{uuid.uuid4().hex}"
         deadline = time.monotonic() + timeout
         with self.target.client() as conn:

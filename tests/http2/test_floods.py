@@ -48,8 +48,10 @@ END_REQUEST = Flag.END_STREAM | Flag.END_HEADERS
 
 
 @pytest.fixture(scope="module")
-def flood_target(certs: TestCerts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    with run_target("h2c", tmp_path_factory.mktemp("floods"), certs) as server:
+def flood_target(
+    worker: str, certs: TestCerts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    with run_target("h2c", tmp_path_factory.mktemp("floods"), certs, worker=worker) as server:
         yield server
 
 
@@ -460,9 +462,12 @@ def _settings_b64(settings: dict[int, int]) -> str:
 
 
 @pytest.fixture(scope="module")
-def upgrade_target(certs: TestCerts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def upgrade_target(
+    worker: str, certs: TestCerts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
     directory = tmp_path_factory.mktemp("upgrade")
-    with run_target("h2c", directory, certs, "--http2-cleartext", "both") as server:
+    args = ("--http2-cleartext", "both")
+    with run_target("h2c", directory, certs, *args, worker=worker) as server:
         yield server
 
 
@@ -543,10 +548,11 @@ SLOW_READ_TIMEOUT = 2
 
 @pytest.fixture(scope="module")
 def slow_read_target(
-    certs: TestCerts, tmp_path_factory: pytest.TempPathFactory
+    worker: str, certs: TestCerts, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
     directory: Path = tmp_path_factory.mktemp("slowread")
-    with run_target("tls", directory, certs, "--timeout", str(SLOW_READ_TIMEOUT)) as server:
+    args = ("--timeout", str(SLOW_READ_TIMEOUT))
+    with run_target("tls", directory, certs, *args, worker=worker) as server:
         yield server
 
 
