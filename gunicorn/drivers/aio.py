@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.asgi.http import HTTPCycle
 from gunicorn.asgi.scope import ConnectionScope, address, http_scope
+from gunicorn.drivers import aio_handoff as handoff
 from gunicorn.drivers.aio_sendfile import sendfile
 from gunicorn.http.connection import NEED_DATA
 from gunicorn.http.errors import LocalProtocolError, ProtocolError, ResponseStateError
@@ -112,7 +113,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.scope_base = server.connection_scope(session, transport, sslobj)
         self.deadline = self.loop.time() + server.header_timeout
         if session.mode == "h2":
-            self._switch_to_h2(b"", None)
+            handoff.switch_to_h2(self, b"", None)
             return
         self.conn = session.h1_connection()
         if session.mode == "sniff":
@@ -137,7 +138,7 @@ class HTTPProtocol(asyncio.Protocol):
             data = passed
             self.scope_base.client = address(session.remote_addr)
         if self._sniffed is not None:
-            data = self._sniff(data)
+            data = handoff.sniff(self, data)
             if not data:
                 return
         self.conn.receive_data(data)
@@ -165,7 +166,7 @@ class HTTPProtocol(asyncio.Protocol):
             return None  # close
         self._eof = True
         if self._sniffed:
-            self._sniff(b"", eof=True)
+            handoff.sniff(self, b"", eof=True)
         if self.conn is None:
             return None
         self.conn.receive_data(b"")
@@ -256,12 +257,12 @@ class HTTPProtocol(asyncio.Protocol):
         upgrade = request.upgrade
         if upgrade is not None:
             if upgrade == b"websocket" and server.websocket_request(request):
-                self._start_websocket(request)
+                handoff.start_websocket(self, request)
                 return
             if upgrade == b"h2c" and not request.has_body:
                 settings = session.h2c_upgrade(request)
                 if settings is not None:
-                    self._upgrade_to_h2(request, settings)
+                    handoff.upgrade_to_h2(self, request, settings)
                     return
         scope = http_scope(self.scope_base, request, _EXTENSIONS_H1)
         if session.options.uwsgi:
@@ -508,7 +509,7 @@ class HTTPProtocol(asyncio.Protocol):
                 check(now)
             return
         if self._sniffed is not None:
-            self._sniff(b"", eof=False, give_up=True)
+            handoff.sniff(self, b"", eof=False, give_up=True)
             return
         if self._lingering or (self.cycle is None and self.transport is not None):
             self.deadline = None
@@ -568,67 +569,3 @@ class HTTPProtocol(asyncio.Protocol):
         if sink is not None:
             return bool(getattr(sink, "active", not self.disconnected))
         return self.cycle is not None and not self.disconnected
-
-    # -- HTTP/2 and WebSocket hand-offs -----------------------------------------------------
-
-    def _sniff(self, data: bytes, eof: bool = False, give_up: bool = False) -> bytes:
-        """h2c prior knowledge: the first bytes say whether the client speaks HTTP/2."""
-        from gunicorn.http import negotiate
-        from gunicorn.http.errors import InvalidRequestLine
-
-        sniffed = (self._sniffed or b"") + data
-        verdict = negotiate.sniff_preface(sniffed) if sniffed else None
-        if verdict is None and not eof and not give_up:
-            self._sniffed = sniffed
-            if sniffed:
-                self.deadline = min(
-                    self.deadline or 1e18, self.loop.time() + negotiate.PREFACE_TIMEOUT
-                )
-            return b""
-        self._sniffed = None
-        if verdict:
-            self._switch_to_h2(sniffed, None)
-            return b""
-        if not self.session.allow_upgrade:
-            self._reject(InvalidRequestLine("expected the HTTP/2 connection preface"))
-            return b""
-        if give_up:
-            self.conn.receive_data(sniffed)
-            self._next_request()
-            return b""
-        return sniffed
-
-    def _switch_to_h2(self, data: bytes, upgrade: Any) -> None:
-        from gunicorn.drivers.aio_h2 import H2Handler
-
-        self.http_version = "2"
-        self.deadline = None
-        handler = H2Handler(self, upgrade)
-        self.sink = handler
-        handler.start(data)
-
-    def _upgrade_to_h2(self, request: Request, settings: bytes) -> None:
-        from gunicorn.http.events import InformationalResponse
-
-        switching = InformationalResponse(101, [(b"Connection", b"Upgrade"), (b"Upgrade", b"h2c")])
-        self.transport.write(self.conn.send(switching))
-        rest, _eof = self.conn.trailing_data
-        self._switch_to_h2(rest, (request, settings))
-
-    def _start_websocket(self, request: Request) -> None:
-        from gunicorn.asgi.websocket import WebSocketCycle
-
-        server = self.server
-        scope = http_scope(self.scope_base, request)
-        cycle = WebSocketCycle(
-            server.app,
-            scope,
-            request,
-            self.conn,
-            self,
-            server.websocket_config,
-            self.session.log,
-            server.websocket_done(self, request, scope),
-        )
-        self.sink = cycle
-        cycle.start()
