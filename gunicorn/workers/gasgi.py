@@ -107,6 +107,9 @@ class ASGIWorker(base.Worker):
         ):
             loop.add_signal_handler(sig, handler)
         try:
+            # Beat before serving: a request can be served (and block the loop) while
+            # the listeners start.
+            self.notify()
             loop.run_until_complete(server.start(self.sockets))
             loop.call_later(_BEAT_SECONDS, self._beat)
             self.notify()

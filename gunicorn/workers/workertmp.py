@@ -72,20 +72,29 @@ class WorkerTmp:
 
     # -- flags the worker sets for the arbiter ------------------------------------------
 
+    # A write sets the file's mtime to the wall clock, which is not the heartbeat's clock:
+    # the worker's flags count as a heartbeat (it is alive); the arbiter's write keeps the
+    # last heartbeat as it was.
+
     def mark_booted(self) -> None:
         """The worker loaded its application and is about to serve."""
         os.pwrite(self.fileno(), BOOTED, 0)
+        self.notify()
 
     def mark_broken(self) -> None:
         """The application failed to load; the worker serves an error page."""
         os.pwrite(self.fileno(), BROKEN, 0)
+        self.notify()
 
     def request_reload(self) -> None:
         """Ask the arbiter to replace the workers (code changed under ``--reload``)."""
         os.pwrite(self.fileno(), RELOAD, 1)
+        self.notify()
 
     def clear_reload(self) -> None:
+        last = self.last_update()
         os.pwrite(self.fileno(), _NO_RELOAD, 1)
+        os.utime(self.fileno(), (last, last))
 
     def boot_state(self) -> bytes:
         """``BOOTING``, ``BOOTED`` or ``BROKEN``."""
