@@ -16,6 +16,16 @@ class HaltServer(BaseException):
 class ConfigError(Exception):
     """A setting or a combination of settings is invalid."""
 
+    #: The exit status of ``gunicorn`` when this error stops it.
+    exit_status = 1
+
+
+class MissingWorkerPackage(ConfigError):
+    """The worker class needs a package that is not installed (exit 3, as a worker that
+    cannot boot)."""
+
+    exit_status = 3
+
 
 class AppImportError(Exception):
     """The application named on the command line could not be loaded."""

@@ -53,7 +53,7 @@ class BaseApplication:
             self.load_config()
             self.cfg.validate()
         except ConfigError as exc:
-            _fail(str(exc))
+            _fail(str(exc), exc.exit_status)
 
     def load_default_config(self) -> None:
         """Start again from a fresh configuration holding the defaults."""
@@ -113,7 +113,7 @@ class BaseApplication:
         try:
             Arbiter(self).run()
         except ConfigError as exc:
-            _fail(str(exc))
+            _fail(str(exc), exc.exit_status)
         except HaltServer as exc:
             _fail(exc.reason, exc.exit_status)
         except RuntimeError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 from gunicorn import __version__, util
 from gunicorn.config.validators import InvalidSetting, validate_bool, validate_string
 from gunicorn.config.workers import REMOVED_WORKERS, SUPPORTED_WORKERS, WORKER_REQUIREMENTS
-from gunicorn.errors import ConfigError
+from gunicorn.errors import ConfigError, MissingWorkerPackage
 
 # Attributes of a setting that hold plain functions and must not become bound methods.
 _FUNCTION_FIELDS = ("validator", "type", "default", "default_factory")
@@ -280,7 +280,7 @@ class Config:
         requirement = WORKER_REQUIREMENTS.get(short)
         if requirement and not _module_available(requirement[0]):
             package, extra = requirement
-            raise ConfigError(
+            raise MissingWorkerPackage(
                 f"Worker class {uri!r} needs the {package} package: pip install 'gunicorn[{extra}]'"
             )
 

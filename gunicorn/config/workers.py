@@ -8,6 +8,7 @@ SUPPORTED_WORKERS: dict[str, str] = {
     "gevent": "gunicorn.workers.ggevent.GeventWorker",
     "gevent_wsgi": "gunicorn.workers.ggevent.GeventPyWSGIWorker",
     "gevent_pywsgi": "gunicorn.workers.ggevent.GeventPyWSGIWorker",
+    "eventlet": "gunicorn.workers.geventlet.EventletWorker",
     "tornado": "gunicorn.workers.gtornado.TornadoWorker",
     "asgi": "gunicorn.workers.gasgi.ASGIWorker",
 }
@@ -17,10 +18,9 @@ WORKER_REQUIREMENTS: dict[str, tuple[str, str]] = {
     "gevent": ("gevent", "gevent"),
     "gevent_wsgi": ("gevent", "gevent"),
     "gevent_pywsgi": ("gevent", "gevent"),
+    "eventlet": ("eventlet", "eventlet"),
     "tornado": ("tornado", "tornado"),
 }
 
 # Short names gunicorn once had: why they are refused now.
-REMOVED_WORKERS: dict[str, str] = {
-    "eventlet": "the eventlet worker was removed in gunicorn 26.0; use gevent or gthread",
-}
+REMOVED_WORKERS: dict[str, str] = {}

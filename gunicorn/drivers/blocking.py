@@ -307,6 +307,9 @@ class BlockingHTTPConnection:
                     continue
                 if sent >= len(view):
                     return
+                if not sent:  # gevent's TLS socket says "would block" so
+                    self._wait_until(select.POLLOUT, deadline)
+                    continue
                 view = memoryview(view)[sent:]
         finally:
             self._io_timeout = limit
@@ -483,7 +486,7 @@ class BlockingHTTPConnection:
         if not count:
             return 0
         try:
-            sent = sendfile(self.sock, fd, offset, count, self._io_timeout)
+            sent = self._sendfile(fd, offset, count)
         except OSError as exc:
             self.io_error = exc
             raise
@@ -495,6 +498,9 @@ class BlockingHTTPConnection:
         if suffix:
             self._write(suffix)
         return sent
+
+    def _sendfile(self, fd: int, offset: int, count: int) -> int:
+        return sendfile(self.sock, fd, offset, count, self._io_timeout)
 
     # -- one request ---------------------------------------------------------------------
 

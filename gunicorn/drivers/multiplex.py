@@ -29,6 +29,7 @@ sends GOAWAY naming the last stream taken and closes once those streams are done
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import select
 import socket
@@ -327,6 +328,8 @@ class H2Driver:
                     with self._io_lock:
                         sent = self.sock.send(view)
                 except (*_WOULD_BLOCK_WRITE, ssl.SSLWantReadError):
+                    sent = 0  # gevent's TLS socket returns 0 instead of raising
+                if not sent:
                     if not block:
                         with self.lock:
                             self._out.insert(0, bytes(view))
@@ -387,6 +390,11 @@ class H2Driver:
     # -- ending -------------------------------------------------------------------------------
 
     @property
+    def going_away(self) -> bool:
+        """Whether GOAWAY was sent: no new stream is taken."""
+        return self._going_away
+
+    @property
     def active(self) -> bool:
         """Whether streams are still being served."""
         return bool(self.streams)
@@ -428,16 +436,26 @@ class H2Driver:
         for stream in self.streams.values():
             stream._reset = True
         self._progress.notify_all()
-        with contextlib.suppress(OSError):
-            # The plain socket's shutdown: SSLSocket.shutdown drops its TLS state first,
-            # and a write racing with it would go out unencrypted.
-            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        shutdown_socket(self.sock)
 
     def _release_socket(self) -> None:
         """Close the descriptor once no write is under way (a closed descriptor number
         can be reused by the next accepted connection)."""
         with self._write_lock, contextlib.suppress(OSError):
             self.sock.close()
+
+
+def shutdown_socket(sock: Any, how: int = socket.SHUT_RDWR) -> None:
+    """``shutdown(2)`` (both ways by default) on the descriptor of ``sock``. Never the TLS
+    layer's shutdown: it drops the TLS state first, and a write racing with it would go
+    out unencrypted. (gevent's and eventlet's sockets wrap the real one.)"""
+    raw = sock
+    for _ in range(4):  # gevent: ._sock; eventlet: .fd, which may wrap another .fd
+        if isinstance(raw, _socket.socket):
+            with contextlib.suppress(OSError):
+                _socket.socket.shutdown(raw, how)
+            return
+        raw = getattr(raw, "fd", None) or getattr(raw, "_sock", None)
 
 
 __all__ = ["CLOSED", "WANT_NOTHING", "WANT_READ", "WANT_WRITE", "H2Driver"]

@@ -70,8 +70,10 @@ Which worker implementation serves requests. Short names of the bundled workers:
 - `sync`: one request at a time per process (the default)
 - `gthread`: a pool of `threads` threads per process
 - `gevent`, `gevent_wsgi`, `gevent_pywsgi`: greenlets (needs `pip install 'gunicorn[gevent]'`)
+- `eventlet`: greenlets on eventlet (needs `pip install 'gunicorn[eventlet]'`)
 - `tornado`: a Tornado IOLoop (needs the tornado package)
-- `asgi`: asyncio worker for ASGI applications
+- `asgi`: asyncio (uvloop when installed) worker for ASGI applications: HTTP/1.1, HTTP/2
+  and WebSockets
 
 Any other class may be named by its dotted path (`uvicorn_worker.UvicornWorker`), as an entry
 point (`egg:mydist#name`), or passed as a class object from Python. `sync` with `threads`
@@ -96,7 +98,7 @@ more than one thread switches to `gthread`. Other worker types ignore the settin
         "Most connections one worker holds open at once.",
         """
 Upper bound on the connections one worker holds open at the same time, including idle
-kept-alive ones. Used by the `gthread`, `gevent` and `asgi` workers.
+kept-alive ones. Used by the `gthread`, `gevent`, `eventlet` and `asgi` workers.
 """,
     ),
     _int(
