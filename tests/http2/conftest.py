@@ -2,8 +2,9 @@
 transport.
 
 Each test module gets a ``gunicorn --http-protocols h2,h1`` process per worker class of
-``WORKERS`` (``-k gthread --threads 1`` serving the WSGI ``tests.http2.apps:app``, ``-k asgi``
-serving the ASGI ``tests.http2.asgi_apps:app``, same routes) and per transport: h2c with prior
+``WORKERS`` (``-k gthread --threads 1``, ``-k gevent`` and ``-k eventlet`` serving the WSGI
+``tests.http2.apps:app``, ``-k asgi`` serving the ASGI ``tests.http2.asgi_apps:app``, same
+routes) and per transport: h2c with prior
 knowledge, and TLS with ALPN ``h2`` (``target`` is parametrised over both). A module can add
 command-line arguments with a ``GUNICORN_ARGS`` tuple.
 
@@ -63,6 +64,8 @@ class WorkerSetup:
 WORKERS: dict[str, WorkerSetup] = {
     "gthread": WorkerSetup(("-k", "gthread", "--threads", "1"), "tests.http2.apps:app"),
     "asgi": WorkerSetup(("-k", "asgi"), "tests.http2.asgi_apps:app"),
+    "gevent": WorkerSetup(("-k", "gevent"), "tests.http2.apps:app"),
+    "eventlet": WorkerSetup(("-k", "eventlet"), "tests.http2.apps:app"),
 }
 _SELECTED = [w for w in os.environ.get("H2_WORKERS", "").split(",") if w]
 WORKER_CLASSES: tuple[str, ...] = tuple(_SELECTED) if _SELECTED else tuple(WORKERS)

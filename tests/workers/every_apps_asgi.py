@@ -1,6 +1,7 @@
 """The ASGI twin of ``every_apps.py``: the same routes for the asgi worker in
 ``test_every_worker`` (the echo gives the target as ``raw_path`` and ``query_string``
-rebuild it; ``/__file`` uses ``http.response.pathsend``)."""
+rebuild it; ``/__file`` uses ``http.response.pathsend``; ``/__environ`` gives the WSGI names
+of what the scope holds)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,22 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             [(b"content-type", b"application/octet-stream"), (b"content-length", b"%d" % size)],
         )
         await send({"type": "http.response.pathsend", "path": file})
+    elif path == "/__environ":
+        client = scope["client"] or (None, None)
+        seen = {
+            "REMOTE_ADDR": client[0],
+            "REMOTE_PORT": str(client[1]) if client[1] is not None else None,
+            "PATH_INFO": scope["path"],
+            "QUERY_STRING": scope["query_string"].decode("latin-1"),
+            "wsgi.url_scheme": scope["scheme"],
+        }
+        await _json(send, seen)
+    elif path == "/__lines":
+        body = await _body(receive)
+        got = [line.strip() for line in body.decode("latin-1").splitlines()]
+        payload = "|".join(got).encode("latin-1")
+        await _start(send, 200, [(b"content-type", b"text/plain")])
+        await send({"type": "http.response.body", "body": payload})
     elif path == "/__sleep":
         seconds = float(_query(scope).get("t", "1"))
         print(f"in flight: {scope['query_string'].decode()}", file=sys.stderr, flush=True)
@@ -89,10 +106,11 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             "target": target.decode("latin-1"),
             "body": body.decode("latin-1"),
         }
-        payload = json.dumps(seen).encode()
-        await _start(
-            send,
-            200,
-            [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))],
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await _json(send, seen)
+
+
+async def _json(send: Any, seen: dict[str, Any]) -> None:
+    payload = json.dumps(seen).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+    await _start(send, 200, headers)
+    await send({"type": "http.response.body", "body": payload})
