@@ -111,9 +111,7 @@ def test_uvloop_without_the_package_is_one_clear_error(tmp_path: Path) -> None:
     # A site directory whose sitecustomize hides uvloop from the import system.
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(
-        "import sys\nsys.modules['uvloop'] = None\n"
-    )
+    (site / "sitecustomize.py").write_text("import sys\nsys.modules['uvloop'] = None\n")
     server = asgi("--asgi-loop", "uvloop", APP, env={"PYTHONPATH": f"{site}:{REPO}"})
     server.ready = None
     with server:
