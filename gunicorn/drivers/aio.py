@@ -277,16 +277,15 @@ class HTTPProtocol(asyncio.Protocol):
         if type(event) is Response:
             self._head = data
             return
-        head = self._head
-        if head:
-            self._head = b""
-            data = head + data
-        if data and not self.disconnected:
-            self.transport.write(data)
+        self._write_after_head(data)
 
     def finish(self, body: bytes) -> None:
         conn = self.conn
         data = conn.send(Data(body)) + conn.send(_END) if body else conn.send(_END)
+        self._write_after_head(data)
+
+    def _write_after_head(self, data: bytes) -> None:
+        """Write ``data`` with the response head that waited for it (one write)."""
         head = self._head
         if head:
             self._head = b""
