@@ -43,6 +43,10 @@ from gunicorn.dirty.worker import DirtyWorker, run_worker
 _SIGNALS = "HUP QUIT INT TERM TTIN TTOU USR1 CHLD"
 
 
+# Seconds of silence after which an idle dirty worker is taken for hung (at the least).
+SILENCE_FLOOR = 5.0
+
+
 class DirtyArbiter(CallRelay):
     """Supervises the dirty workers and relays calls to them (runs in its own process)."""
 
@@ -374,11 +378,14 @@ class DirtyArbiter(CallRelay):
                 continue
             # A worker running calls is bounded by their own timers (it may run them inline).
             busy = child.worker.in_flight > 0
-            if self.timeout and not busy and child.silence(now) > self.timeout:
+            # An idle worker beats every BEAT_INTERVAL (0.5 s); a loaded machine may delay a
+            # beat, so silence counts only past a floor, whatever a short dirty_timeout says.
+            limit = max(self.timeout, SILENCE_FLOOR)
+            if self.timeout and not busy and child.silence(now) > limit:
                 self.log.error(
                     "Dirty worker (pid:%s) silent for more than %ss; killing it",
                     child.pid,
-                    int(self.timeout),
+                    int(limit),
                 )
                 child.term_sent_at = child.term_sent_at or now
                 self.kill_worker(child.pid, signal.SIGKILL)

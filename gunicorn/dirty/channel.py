@@ -127,13 +127,24 @@ _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncCha
 )
 
 
+#: One lock per loop and path: tasks that ask at the same time share one new channel.
+_opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def shared_channel(socket_path: str) -> AsyncChannel:
     loop = asyncio.get_running_loop()
     channels = _shared.setdefault(loop, {})
     channel = channels.get(socket_path)
-    if channel is None or channel.closed:
-        channel = await AsyncChannel.open(socket_path)
-        channels[socket_path] = channel
+    if channel is not None and not channel.closed:
+        return channel
+    lock = _opening.setdefault(loop, {}).setdefault(socket_path, asyncio.Lock())
+    async with lock:
+        channel = channels.get(socket_path)
+        if channel is None or channel.closed:
+            channel = await AsyncChannel.open(socket_path)
+            channels[socket_path] = channel
     return channel
 
 

@@ -180,7 +180,7 @@ class DirtyWorker:
                         return
                 try:
                     watched: list[Any] = [listener, self._wake_r, *conns]
-                    readable = select.select(watched, [], [], 1.0)[0]
+                    readable = select.select(watched, [], [], self.BEAT_INTERVAL)[0]
                 except InterruptedError:
                     continue
                 if self._reopen:
