@@ -10,7 +10,7 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gunicorn.http.limits import Limits, Policy
@@ -26,6 +26,9 @@ class Networks:
 
     networks: tuple[Network, ...] = ()
     allow_all: bool = False
+    # Answers by address: asked once per connection, mostly for the same few peers (a
+    # proxy, localhost), and parsing an address costs more than the rest of the check.
+    _seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def parse(cls, values: Iterable[Any] | str | None) -> Networks:
@@ -50,12 +53,22 @@ class Networks:
     def __contains__(self, address: str) -> bool:
         if self.allow_all:
             return True
-        try:
-            ip = ipaddress.ip_address(address.partition("%")[0])
-        except ValueError:
-            return False
-        mapped = getattr(ip, "ipv4_mapped", None)
-        return any(ip in net or (mapped is not None and mapped in net) for net in self.networks)
+        seen = self._seen
+        answer = seen.get(address)
+        if answer is None:
+            answer = _in_networks(self.networks, address)
+            if len(seen) < 4096:
+                seen[address] = answer
+        return answer
+
+
+def _in_networks(networks: tuple[Network, ...], address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return any(ip in net or (mapped is not None and mapped in net) for net in networks)
 
 
 def is_trusted(peer_addr: Any, networks: Networks | Iterable[Any] | str | None) -> bool:
