@@ -18,7 +18,6 @@ from gunicorn.asgi.stream import HTTPStream
 from gunicorn.http.errors import LocalProtocolError, ProtocolError
 from gunicorn.http.events import (
     Data,
-    EndOfMessage,
     InformationalResponse,
     Request,
     Response,
@@ -28,7 +27,6 @@ from gunicorn.lifecycle.logs import log_rejected
 from gunicorn.lifecycle.options import DriverOptions
 from gunicorn.lifecycle.session import Session
 
-_END = EndOfMessage()
 _PATHSEND_CHUNK = 262144
 
 
@@ -192,10 +190,7 @@ class HTTPCycle:
                     if body:
                         stream.send(Data(body))
                     return  # the end goes with http.response.trailers
-                stream.finish(body)
-                self.complete = True
-                self._log_request()
-                stream.response_complete()
+                self._end(body)
                 return
             if body:
                 stream.send(Data(body))
@@ -255,9 +250,10 @@ class HTTPCycle:
             raise RuntimeError(f"Unexpected ASGI message {kind!r} after the response completed")
         raise RuntimeError(f"Unexpected ASGI message {kind!r}")
 
-    def _end(self) -> None:
+    def _end(self, body: bytes = b"") -> None:
+        """The last body bytes and the end of the response; then the request is over."""
         stream = self.stream
-        stream.send(_END)
+        stream.finish(body)
         self.complete = True
         self._log_request()
         stream.response_complete()

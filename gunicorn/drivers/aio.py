@@ -33,6 +33,7 @@ from gunicorn.asgi.scope import ConnectionScope, address, http_scope
 from gunicorn.drivers import aio_handoff as handoff
 from gunicorn.drivers.aio_sendfile import sendfile
 from gunicorn.http.connection import NEED_DATA
+from gunicorn.http.error_page import body_length
 from gunicorn.http.errors import LocalProtocolError, ProtocolError, ResponseStateError
 from gunicorn.http.events import (
     ConnectionClosed,
@@ -352,7 +353,7 @@ class HTTPProtocol(asyncio.Protocol):
         if not data or self.disconnected:
             return 0
         self.transport.write(data)
-        return int(len(data) - data.find(b"\r\n\r\n") - 4)
+        return body_length(data)
 
     def response_complete(self) -> None:
         waiter = self._done_waiter
@@ -389,12 +390,7 @@ class HTTPProtocol(asyncio.Protocol):
         return int(self.conn.body_sent)
 
     def trailers_allowed(self) -> bool:
-        """HTTP/1.1 trailers reach only a client that said ``TE: trailers``."""
-        request = self.conn.request
-        if request is None or request.version != (1, 1):
-            return False
-        te = request.header(b"te")
-        return te is not None and b"trailers" in te.lower()
+        return bool(self.conn.trailers_accepted)
 
     async def send_file(self, path: str) -> bool:
         if self.session.is_ssl or not self.session.options.sendfile:

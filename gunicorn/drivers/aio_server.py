@@ -51,7 +51,6 @@ class AsyncServer:
         if options.is_ssl:
             self.ssl_context = tls.ssl_context(cfg, http2=options.h2_enabled)
         self._ws_config: Any = None
-        self._cancels: dict[HTTPCycle, asyncio.TimerHandle] = {}
 
     # -- listening --------------------------------------------------------------------------
 

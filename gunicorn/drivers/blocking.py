@@ -26,6 +26,7 @@ from typing import Any
 
 from gunicorn.drivers.sendfile import can_sendfile, copy_file, sendfile
 from gunicorn.http.connection import NEED_DATA as CORE_NEED_DATA
+from gunicorn.http.error_page import body_length
 from gunicorn.http.errors import (
     InvalidRequestLine,
     LocalProtocolError,
@@ -471,7 +472,7 @@ class BlockingHTTPConnection:
                     self._sendall(data)
                 except OSError as error:
                     self._socket_error(error)
-        return len(data) - data.find(b"\r\n\r\n") - 4 if data else 0
+        return body_length(data)
 
     def send_file(self, wrapper: FileWrapper, fd: int, offset: int, count: int) -> int | None:
         def through_core(data: bytes) -> None:

@@ -18,3 +18,9 @@ def error_page(status: int, reason: bytes, detail: str) -> bytes:
         b"<body><h1>%d %s</h1><p>%s</p></body></html>\n"
         % (status, reason, status, reason, detail.encode("ascii", "backslashreplace"))
     )
+
+
+def body_length(response: bytes) -> int:
+    """The body length of a whole HTTP/1 response as ``error_response`` frames it (for the
+    access log); 0 for no response."""
+    return len(response) - response.find(b"\r\n\r\n") - 4 if response else 0

@@ -112,6 +112,16 @@ class ResponseWriter(H1Base):
         return self._keep_alive
 
     @property
+    def trailers_accepted(self) -> bool:
+        """Whether the client of this HTTP/1.1 request said ``TE: trailers`` (RFC 9110
+        §10.1.4): only then may response trailers be sent to it."""
+        request = self._request
+        if request is None or request.version != (1, 1):
+            return False
+        te = request.header(b"te")
+        return te is not None and b"trailers" in te.lower()
+
+    @property
     def response_started(self) -> bool:
         return self._our_state is not IDLE
 
