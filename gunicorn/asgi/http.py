@@ -116,7 +116,9 @@ class HTTPCycle:
         else:
             if not self.started:
                 must_close = True
-                if not self.stream.disconnected:
+                # After http.disconnect (the client left, or its body was refused and
+                # answered with an error) there is nothing to answer.
+                if not self.stream.disconnected and not self.gone:
                     session.log.error("ASGI callable returned without starting response")
                     self._error(LocalProtocolError())
             elif not self.complete:

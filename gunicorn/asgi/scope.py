@@ -19,7 +19,12 @@ _HTTP_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0", (2, 0): "2"}
 
 def address(value: Any) -> tuple[str, int] | None:
     """An ASGI ``client``/``server`` pair: (host, port) for TCP, None for a unix socket."""
-    if isinstance(value, tuple) and len(value) >= 2:
+    if type(value) is tuple:
+        if len(value) == 2 and type(value[0]) is str and type(value[1]) is int:
+            return value  # what the socket module gives for IPv4: taken as it is
+        if len(value) >= 2:
+            return (str(value[0]), int(value[1]))
+    elif isinstance(value, tuple) and len(value) >= 2:
         return (str(value[0]), int(value[1]))
     return None
 
@@ -64,6 +69,7 @@ class ConnectionScope:
         secure_headers: dict[bytes, bytes] | None,
         state: dict[str, Any] | None,
         extensions: dict[str, Any] | None = None,
+        raw_root: bytes | None = None,
     ) -> None:
         self.client = address(client)
         if isinstance(server, str):
@@ -72,7 +78,7 @@ class ConnectionScope:
             self.server = address(server)
         self.scheme = scheme
         self.root_path = root_path
-        self.raw_root = root_path.encode("utf-8")
+        self.raw_root = root_path.encode("utf-8") if raw_root is None else raw_root
         self.trusted = trusted
         self.secure_headers = secure_headers if trusted and secure_headers else None
         self.state = state

@@ -95,21 +95,28 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         server = self.server
-        if not server.admit(self):
+        connections = server.connections
+        if len(connections) >= server.max_connections and not server.admit(self):
             transport.abort()
             self.disconnected = True
             return
-        server.connections[self] = None
+        connections[self] = None
         server.metrics.connection_opened()
-        peer = transport.get_extra_info("peername")
-        if not peer:
-            peer = ""
-        sslobj = transport.get_extra_info("ssl_object")
-        is_ssl = sslobj is not None
-        alpn = sslobj.selected_alpn_protocol() if is_ssl else None
-        sock = transport.get_extra_info("socket")
+        peer = transport.get_extra_info("peername") or ""
+        sslobj = alpn = None
+        if server.ssl_context is not None:
+            sslobj = transport.get_extra_info("ssl_object")
+            if sslobj is not None:
+                alpn = sslobj.selected_alpn_protocol()
+        # No socket for the session: the ASGI scope is built from the transport's names.
         session = self.session = Session(
-            sock, peer, self.listener, server.worker, server.options, is_ssl=is_ssl, alpn=alpn
+            None,
+            peer,
+            self.listener,
+            server.worker,
+            server.options,
+            is_ssl=sslobj is not None,
+            alpn=alpn,
         )
         self.scope_base = server.connection_scope(session, transport, sslobj)
         self.deadline = self.loop.time() + server.header_timeout
@@ -134,10 +141,11 @@ class HTTPProtocol(asyncio.Protocol):
             except ProtocolError as exc:
                 self._reject(exc)
                 return
+            if not session.prefix_pending:
+                self.scope_base.client = address(session.remote_addr)
             if passed is None:
                 return
             data = passed
-            self.scope_base.client = address(session.remote_addr)
         if self._sniffed is not None:
             data = handoff.sniff(self, data)
             if not data:
@@ -265,7 +273,11 @@ class HTTPProtocol(asyncio.Protocol):
                 if settings is not None:
                     handoff.upgrade_to_h2(self, request, settings)
                     return
-        scope = http_scope(self.scope_base, request, _EXTENSIONS_H1)
+        try:
+            scope = http_scope(self.scope_base, request, _EXTENSIONS_H1)
+        except ProtocolError as exc:  # e.g. conflicting secure_scheme_headers: a 400
+            self._reject(exc)
+            return
         if session.options.uwsgi:
             server.uwsgi_scope(scope, self.conn)
         cycle = self.cycle = HTTPCycle(session, self, request, scope, server.app, server.metrics)

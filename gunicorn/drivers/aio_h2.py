@@ -26,7 +26,7 @@ from gunicorn.http.events import (
     Request,
     StreamReset,
 )
-from gunicorn.lifecycle.logs import log_protocol_error
+from gunicorn.lifecycle.logs import log_protocol_error, log_rejected
 
 if TYPE_CHECKING:
     from gunicorn.drivers.aio import HTTPProtocol
@@ -209,7 +209,13 @@ class H2Handler:
                 **_EXTENSIONS_H2,
                 "http.response.priority": {"weight": priority[0], "depends_on": priority[1]},
             }
-        scope = http_scope(protocol.scope_base, request, extensions)
+        try:
+            scope = http_scope(protocol.scope_base, request, extensions)
+        except ProtocolError as exc:  # e.g. conflicting secure_scheme_headers: a 400
+            log_rejected(session.log, session.client_addr, exc)
+            stream.write_error(exc)
+            self.stream_done(stream)
+            return
         cycle = stream.cycle = HTTPCycle(
             session, stream, request, scope, server.app, server.metrics
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 from gunicorn.asgi.http import HTTPCycle
 from gunicorn.asgi.scope import ConnectionScope
-from gunicorn.drivers import tls
+from gunicorn.drivers import admission, tls
 from gunicorn.drivers.aio import HTTPProtocol
 from gunicorn.drivers.aio_tls import tls_extension
 from gunicorn.http.events import Request
@@ -46,7 +46,16 @@ class AsyncServer:
         self.header_timeout = float(cfg.timeout or 30)
         self.grace_period = float(getattr(cfg, "asgi_disconnect_grace_period", 3) or 0)
         self.root_path = str(getattr(cfg, "root_path", "") or "")
-        self.max_connections = int(cfg.worker_connections or 1000)
+        self.raw_root = self.root_path.encode("utf-8")
+        wanted = int(cfg.worker_connections or 1000)
+        # Within the descriptor limit: uvloop meets EMFILE by accepting and closing what
+        # waits in the backlog; admission closes idle connections instead.
+        self.max_connections = admission.connection_cap(wanted)
+        if self.max_connections < wanted:
+            worker.log.warning(
+                "worker_connections lowered to %d by the open-files limit (ulimit -n)",
+                self.max_connections,
+            )
         self.ssl_context: ssl.SSLContext | None = None
         if options.is_ssl:
             self.ssl_context = tls.ssl_context(cfg, http2=options.h2_enabled)
@@ -60,6 +69,8 @@ class AsyncServer:
             sock = listener.sock if hasattr(listener, "sock") else listener
             if not isinstance(sock, socket.socket):
                 sock = socket.socket(fileno=sock.fileno())
+            if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+                sock = admission.accept_backoff_socket(sock)  # EMFILE: see there
             server = await loop.create_server(
                 self._factory(listener),
                 sock=sock,
@@ -76,10 +87,8 @@ class AsyncServer:
         return make
 
     def admit(self, protocol: HTTPProtocol) -> bool:
-        """At ``worker_connections``: make room by closing the oldest connection that
-        has not begun a request, else refuse the new one."""
-        if len(self.connections) < self.max_connections:
-            return True
+        """At ``worker_connections`` (the caller checks the count): make room by closing
+        the oldest connection that has not begun a request, else refuse the new one."""
         for other in self.connections:
             if other.idle:
                 other.close()
@@ -109,6 +118,7 @@ class AsyncServer:
             secure_headers=options.environ.secure_scheme_headers,
             state=self.state,
             extensions=extensions,
+            raw_root=self.raw_root,
         )
 
     def uwsgi_scope(self, scope: dict[str, Any], conn: Any) -> None:

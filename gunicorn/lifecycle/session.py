@@ -75,8 +75,9 @@ class Session:
         return self._proxy_buf is not None
 
     def feed(self, data: bytes) -> bytes | None:
-        """What the core should get of ``data`` (None while a PROXY header is incomplete;
-        ``b""`` passes the end of the stream on)."""
+        """What the core should get of ``data``: None while a PROXY header is incomplete
+        and when nothing followed it yet (clients often send the header in a segment of
+        its own); ``b""`` only passes the end of the stream on."""
         buf = self._proxy_buf
         if buf is None:
             return data
@@ -103,7 +104,8 @@ class Session:
             self.proxy_info = info
             if info.src_addr is not None:
                 self.remote_addr = (info.src_addr, info.src_port)
-        return bytes(buf[consumed:])
+        rest = bytes(buf[consumed:])
+        return rest if rest else None
 
     def check_peer(self) -> None:
         """Refuse uwsgi requests from peers outside ``uwsgi_allow_ips``."""

@@ -414,6 +414,23 @@ def test_proxy_protocol(proxy_server: Gunicorn, worker: str) -> None:
         assert seen["PROXY_PROTOCOL"] == "TCP4"
 
 
+def test_proxy_header_in_a_segment_of_its_own(proxy_server: Gunicorn, worker: str) -> None:
+    # curl --haproxy-protocol and haproxy often write the header alone: the request that
+    # follows in the next segment is answered (the empty rest is not the end of stream).
+    header = b"PROXY TCP4 203.0.113.7 198.51.100.2 51000 443\r\n"
+    with socket.create_connection(address(proxy_server), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(header)
+        time.sleep(0.05)  # not a wait for a condition: it only keeps the two writes apart
+        sock.sendall(get("/__environ", close=True))
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    (reply,) = parse_replies(raw, [b"GET"])
+    assert reply.status == 200
+    assert json.loads(reply.body)["REMOTE_ADDR"] == "203.0.113.7"
+
+
 def test_uwsgi_protocol(uwsgi_server: Gunicorn, worker: str) -> None:
     pairs = [
         ("REQUEST_METHOD", "GET"),
