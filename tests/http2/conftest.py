@@ -72,6 +72,19 @@ WORKER_CLASSES: tuple[str, ...] = tuple(_SELECTED) if _SELECTED else tuple(WORKE
 assert set(WORKER_CLASSES) <= set(WORKERS), f"H2_WORKERS: unknown class in {WORKER_CLASSES}"
 
 
+#: The item attribute that holds each test's outcome ("passed", "failed", "skipped",
+#: "xfailed") for the figures the reliability report publishes (tests/reliability/figures.py).
+OUTCOME = "figures_outcome"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        setattr(item, OUTCOME, "xfailed" if hasattr(report, "wasxfail") else report.outcome)
+    return report
+
+
 def tls_client_context(certs: TestCerts, alpn: tuple[str, ...] = ("h2",)) -> ssl.SSLContext:
     """Verifies the server with the test CA and offers ``alpn``."""
     context = ssl.create_default_context(cafile=str(certs.ca))
@@ -320,6 +333,10 @@ def _probe_main(
         client.close()
 
 
+# Probe answers taken before any attack, to know how fast this machine answers at all.
+BASELINE_SAMPLES = 10
+
+
 class Probe:
     """A second client, in its own process (so that an attacker in the test process cannot
     slow it down): one GET every ``interval`` while the server's RSS is sampled.
@@ -343,12 +360,24 @@ class Probe:
         self._all: list[tuple[float, float | None, str | None, int]] = []
         self._since = 0.0
         self._timeout = request_timeout
+        self.baseline = 0.0  # the slowest answer before any attack (see allowance)
 
     def __enter__(self) -> Probe:
         self._process.start()
         self.begin()
         self.wait_samples(1, timeout=30)  # the child is up and has been served once
+        self.begin()
+        self.wait_samples(BASELINE_SAMPLES, timeout=30)
+        self.baseline = max(self.latencies, default=0.0)
         return self
+
+    def allowance(self, p99_limit: float) -> float:
+        """The p99 an attack may leave: ``p99_limit`` (the spec's 250 ms), unless the
+        machine itself is slower than that. On a machine so loaded that the probe's
+        answers took long before any attack, the bound grows with that baseline, so
+        that a blocked server (answers in seconds, or none) still fails but the
+        scheduler's delays alone do not."""
+        return max(p99_limit, 2 * self.baseline + 0.1)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -410,7 +439,8 @@ class Probe:
         return (
             f"probe: {len(self.latencies)} answered, {len(self.failures)} failed, "
             f"p99 {self.p99 * 1000:.1f} ms, max {max(self.latencies, default=0) * 1000:.1f} ms, "
-            f"server RSS +{self.rss_growth / MiB:.1f} MiB"
+            f"server RSS +{self.rss_growth / MiB:.1f} MiB, "
+            f"baseline {self.baseline * 1000:.1f} ms"
         )
 
     def assert_healthy(self, p99_limit: float | None = 0.25) -> None:
@@ -418,5 +448,6 @@ class Probe:
         assert not self.failures, f"probe failures: {self.failures[:3]}"
         assert len(self.latencies) >= 3, f"too few probe answers: {self.summary()}"
         if p99_limit is not None:
-            assert self.p99 < p99_limit, self.summary()
+            limit = self.allowance(p99_limit)
+            assert self.p99 < limit, f"{self.summary()} (limit {limit * 1000:.0f} ms)"
         assert self.rss_growth < 32 * MiB, self.summary()

@@ -9,13 +9,14 @@ with the code, or the same code as a connection error, which §5.4.1 allows in i
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 
 import pytest
 from hyperframe.frame import GoAwayFrame, HeadersFrame, PingFrame, SettingsFrame
 
 from tests.http2.apps import LARGE_DEFAULT, pattern
-from tests.http2.conftest import AppCalls
+from tests.http2.conftest import OUTCOME, AppCalls
 from tests.http2.frames import ErrorCodes, H2Client, Target
 from tests.http2.wire import (
     DEFAULT_MAX_FRAME,
@@ -33,11 +34,39 @@ from tests.http2.wire import (
     padded,
     priority_payload,
 )
+from tests.reliability.figures import record
 
 E = ErrorCodes
 T = FrameType
+
 HELLO = b"hello world\n"
 END_REQUEST = Flag.END_STREAM | Flag.END_HEADERS
+
+# Outcomes per worker class, published as passed/total (section h2-conformance of
+# tests/reliability/figures.py) whenever the module leaves that class: the counts are
+# cumulative, so with a shuffled order the latest line still covers every test run.
+_OUTCOMES: dict[str, Counter[str]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _count_outcome(request: pytest.FixtureRequest, worker: str) -> Iterator[None]:
+    yield
+    _OUTCOMES.setdefault(worker, Counter())[getattr(request.node, OUTCOME, "error")] += 1
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _record_conformance(worker: str) -> Iterator[None]:
+    yield
+    counts = _OUTCOMES.get(worker, Counter())
+    total = sum(counts.values())
+    record(
+        "h2-conformance",
+        worker,
+        "h2spec-port",
+        passed=counts["passed"],
+        total=total,
+        outcomes=dict(counts),
+    )
 
 
 def max_frame(client: H2Client) -> int:

@@ -2,7 +2,8 @@
 
 Each attack runs on one connection while a probe on a second connection sends one GET every
 100 ms. A test passes when the attack ends as the table says (GOAWAY or close, within a bound)
-and the probe stayed healthy: no failure, p99 < 250 ms, worker RSS growth < 32 MiB. Every
+and the probe stayed healthy: no failure, p99 < 250 ms (more only when the probe was already
+slower than that before any attack: ``Probe.allowance``), worker RSS growth < 32 MiB. Every
 loop is bounded in count and in time; all traffic goes to 127.0.0.1.
 
 The attacks run over h2c with prior knowledge (the TLS path shares the same core); F13 uses
@@ -25,6 +26,7 @@ from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
 from tests.certs import TestCerts
 from tests.http2.conftest import (
+    OUTCOME,
     TARGET_KIND,
     WORKER_CLASSES,
     AppCalls,
@@ -46,6 +48,7 @@ from tests.http2.wire import (
     hpack_string,
     priority_payload,
 )
+from tests.reliability.figures import record
 
 # The flood battery runs against the worker classes of the reliability issue: gthread,
 # gevent and asgi. eventlet passes it when run alone but not yet reliably on a loaded
@@ -85,6 +88,7 @@ def probe(flood_probe: Probe, record_property: Callable[[str, object], None]) ->
     """The module's probe, its statistics restarted for this test."""
     flood_probe.begin()
     yield flood_probe
+    note_probe(flood_probe)
     report = flood_probe.summary()
     record_property("probe_p99_ms", round(flood_probe.p99 * 1000, 1))
     record_property("rss_growth_mib", round(flood_probe.rss_growth / MiB, 2))
@@ -93,7 +97,34 @@ def probe(flood_probe: Probe, record_property: Callable[[str, object], None]) ->
 
 def finish(probe: Probe, p99_limit: float | None = 0.25) -> None:
     probe.wait_samples(3)
+    note_probe(probe)
     probe.assert_healthy(p99_limit)
+
+
+# What the current test measured, published by ``_record_figures`` (section h2-floods of
+# tests/reliability/figures.py) whether or not the test passed.
+_FIGURES: dict[str, object] = {}
+
+
+def note_probe(probe: Probe) -> None:
+    _FIGURES.update(
+        probe_p99_ms=round(probe.p99 * 1000, 1),
+        probe_baseline_ms=round(probe.baseline * 1000, 1),
+        probe_answers=len(probe.latencies),
+        probe_failures=len(probe.failures),
+        rss_growth_mib=round(probe.rss_growth / MiB, 2),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _record_figures(request: pytest.FixtureRequest, worker: str) -> Iterator[None]:
+    _FIGURES.clear()
+    yield
+    params = getattr(request.node, "callspec", None)
+    extra = [str(v) for k, v in (params.params.items() if params else ()) if k != "worker"]
+    item = "-".join([request.node.originalname.removeprefix("test_"), *extra])
+    outcome = getattr(request.node, OUTCOME, "error")
+    record("h2-floods", worker, item, outcome=outcome, **_FIGURES)
 
 
 # ----------------------------------------------------------------------------- flooding
@@ -158,6 +189,7 @@ def flood(
         server_resets=sum(isinstance(f, RstStreamFrame) for f in client.received),
     )
     print(outcome)
+    _FIGURES.update(attack=str(outcome), ended=outcome.ended)
     return outcome
 
 
@@ -632,8 +664,11 @@ def test_f13_slow_reader_is_dropped(
             still_served = start(sock)
             probe.wait_samples(int((SLOW_READ_TIMEOUT + 2) / probe.interval), timeout=15)
             verdict = still_served()
+            note_probe(probe)
+            _FIGURES.update(attack=verdict or "slow reader dropped", ended=verdict is None)
             assert verdict is None, f"the slow reader was not dropped: {verdict}"
         probe.wait_samples(3)
+        note_probe(probe)
         print(probe.summary())
         probe.assert_healthy(p99_limit=None)
         waited = max(probe.latencies)
