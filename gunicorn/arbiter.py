@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import queue
@@ -30,7 +29,7 @@ import time
 import traceback
 from typing import Any
 
-from gunicorn import __version__, osutil, sock, systemd, util
+from gunicorn import __version__, osutil, sock, systemd, upgrade, util
 from gunicorn.children import BootReports, Child, Children, describe_status, exit_report
 from gunicorn.ctl.master import MasterControl
 from gunicorn.dirty.manager import DirtyManager
@@ -89,6 +88,8 @@ class Arbiter:
         self.boot_failure: HaltServer | None = None
         #: Files named by the last boot failure's traceback (``--reload``), with mtimes.
         self._failed_files: dict[str, float] = {}
+        #: Unix socket paths found removed that could not be bound again (warned once).
+        self._lost_paths: set[str | None] = set()
         #: The control socket, the metrics endpoint and the metric totals (gunicorn/ctl/).
         self.ctl = MasterControl(self)
 
@@ -268,6 +269,7 @@ class Arbiter:
                 if self.dirty is not None:
                     self.dirty.check()
                 self.manage_workers()
+                self.check_listeners()
                 self._ping_watchdog()
         except (StopIteration, KeyboardInterrupt):
             self.halt()
@@ -286,6 +288,11 @@ class Arbiter:
         timeout = self.LOOP_INTERVAL
         if any(not c.booted and not c.retiring for c in self.children):
             timeout = self.BOOT_POLL_INTERVAL
+        beats = [c.last_heartbeat for c in self.children if c.booted and not c.retiring]
+        if self.timeout and beats:
+            # Wake up when the quietest worker reaches ``timeout``, not up to a turn later.
+            due = min(beats) + self.timeout - time.monotonic() + 0.01
+            timeout = min(timeout, max(due, 0.05))
         if self._watchdog_interval is not None:
             return min(timeout, self._watchdog_interval)
         return timeout
@@ -511,6 +518,32 @@ class Arbiter:
         self.LISTENERS = keep + added
         self.log.info("Listening at: %s", self._listeners_str())
 
+    def check_listeners(self) -> None:
+        """A unix socket file removed (or replaced) under the running server is bound
+        again and handed to a new generation of workers, as a HUP would; the current
+        workers finish what they hold. Logged once per loss. Left alone during a USR2
+        upgrade (both masters share the listeners) and for sockets systemd made."""
+        if self.reexec_pid or self.master_pid:
+            return
+        for listener in sock.lost_unix_paths(self.LISTENERS):
+            path = listener.path
+            try:
+                if listener.inherited:
+                    raise sock.BindError("it is not ours to re-create")
+                fresh = sock.UnixSocket(listener.cfg_addr, self.cfg, self.log)
+            except (sock.BindError, OSError) as exc:
+                if path not in self._lost_paths:
+                    self._lost_paths.add(path)
+                    self.log.warning(
+                        "Unix socket %s was removed; cannot listen there: %s", path, exc
+                    )
+                continue
+            self._lost_paths.discard(path)
+            self.log.warning("Unix socket %s was removed; listening there again", path)
+            self.LISTENERS = [fresh if lnr is listener else lnr for lnr in self.LISTENERS]
+            listener.close()  # the current workers keep their own copy until they stop
+            self.start_generation()
+
     def start_generation(self) -> None:
         """Spawn new workers; the current ones stop once a full set of these booted."""
         for child in self.children:
@@ -520,64 +553,15 @@ class Arbiter:
         self.generation += 1
         self.manage_workers()
 
-    # -- upgrade (USR2) --------------------------------------------------------------------
+    # -- upgrade (USR2): gunicorn/upgrade.py ----------------------------------------------
 
     def reexec(self) -> None:
         """Fork and exec a new master that inherits the listeners."""
-        if self.reexec_pid != 0:
-            self.log.warning("USR2 signal ignored. Child exists.")
-            return
-        if self.master_pid != 0:
-            self.log.warning("USR2 signal ignored. Parent exists.")
-            return
-        master_pid = os.getpid()
-        pid = os.fork()
-        if pid != 0:
-            # The pidfile keeps naming this master until it exits; the new one writes
-            # "<pidfile>.2" and takes the name over when promoted (gunicorn's layout).
-            self.reexec_pid = pid
-            return
-        try:
-            self._exec_new_master(master_pid)
-        finally:
-            os._exit(1)
-
-    def _exec_new_master(self, master_pid: int) -> None:
-        for sig in [*self.SIGNALS, signal.SIGCHLD]:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.set_wakeup_fd(-1)
-        self.cfg.pre_exec(self)
-        environ = dict(getattr(self.cfg, "env_orig", os.environ))
-        environ["GUNICORN_PID"] = str(master_pid)
-        fds = [lnr.fileno() for lnr in self.LISTENERS]
-        if self.systemd:
-            fds = _move_fds(fds, systemd.SD_LISTEN_FDS_START)
-            environ["LISTEN_PID"] = str(os.getpid())
-            environ["LISTEN_FDS"] = str(len(fds))
-            environ.pop("LISTEN_FDNAMES", None)
-        else:
-            environ["GUNICORN_FD"] = ",".join(str(fd) for fd in fds)
-        for fd in fds:
-            osutil.set_inheritable(fd)
-        os.chdir(self.START_CTX["cwd"])
-        os.execvpe(self.START_CTX[0], self.START_CTX["args"], environ)
+        upgrade.reexec(self)
 
     def maybe_promote_master(self) -> None:
         """A USR2 child becomes the master once its parent (the old master) is gone."""
-        if self.master_pid == 0 or self.master_pid == os.getppid():
-            return
-        self.log.info("Master has been promoted.")
-        self.master_name = "Master"
-        self.master_pid = 0
-        self.proc_name = self.cfg.proc_name
-        os.environ.pop("GUNICORN_PID", None)
-        if self.pidfile is not None and self.cfg.pidfile is not None:
-            try:
-                self.pidfile.rename(self.cfg.pidfile)
-            except (OSError, RuntimeError) as exc:
-                self.log.error("Cannot rename the pidfile: %s", exc)
-        systemd.sd_notify(f"MAINPID={self.pid}", self.log)
-        osutil.setproctitle(f"master [{self.proc_name}]")
+        upgrade.maybe_promote(self)
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -645,7 +629,15 @@ class Arbiter:
             # reuse_port: the worker binds its TCP listeners once its app has loaded.
             worker.own_addresses = [a for a in self.cfg.address if isinstance(a, tuple)]
         self.cfg.pre_fork(self, worker)
-        pid = os.fork()
+        # Until the child has dropped the master's handlers, a signal sent to it (a TERM
+        # from a TTOU right after this TTIN) would be swallowed by them: hold signals.
+        handled = [*self.SIGNALS, signal.SIGCHLD]
+        signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+        try:
+            pid = os.fork()
+        finally:
+            if os.getpid() == self.pid:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
         if pid != 0:
             worker.pid = pid
             child = Child(pid=pid, worker=worker, generation=self.generation)
@@ -657,9 +649,11 @@ class Arbiter:
 
     def _run_worker(self, worker: Any) -> None:
         """In the forked child: become ``worker`` and exit with its status."""
-        for sig in [*self.SIGNALS, signal.SIGCHLD]:
+        handled = [*self.SIGNALS, signal.SIGCHLD]
+        for sig in handled:
             signal.signal(sig, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)  # blocked across the fork
         for fd in self.PIPE:
             os.close(fd)
         self.PIPE = []
@@ -902,15 +896,3 @@ class Arbiter:
     def signal(self, sig: int, frame: Any) -> None:
         """Signal handler: enqueue only (the loop does the work)."""
         self.SIG_QUEUE.put(sig)
-
-
-def _move_fds(fds: list[int], start: int) -> list[int]:
-    """Renumber ``fds`` to ``start, start + 1, ...`` (systemd's layout); returns the new list."""
-    if fds == list(range(start, start + len(fds))):
-        return fds
-    floor = start + len(fds)
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, floor) for fd in fds]
-    for i, fd in enumerate(high):
-        os.dup2(fd, start + i)
-        os.close(fd)
-    return list(range(start, start + len(fds)))

@@ -45,6 +45,8 @@ class Child:
     term_sent_at: float | None = None
     abort_sent_at: float | None = None
     kill_sent_at: float | None = None
+    #: Why the worker said it is leaving on its own (``max_requests``, a blocked thread).
+    leaving: str | None = None
     _first_heartbeat: float | None = None
 
     @property
@@ -53,8 +55,14 @@ class Child:
 
     @property
     def retiring(self) -> bool:
-        """Asked to stop (TERM/QUIT sent): not counted as serving any more."""
-        return self.term_sent_at is not None
+        """On its way out (asked to stop, aborted, killed, or leaving on its own): not
+        counted as serving any more, so its replacement starts at once."""
+        return (
+            self.term_sent_at is not None
+            or self.abort_sent_at is not None
+            or self.kill_sent_at is not None
+            or self.leaving is not None
+        )
 
     def refresh(self) -> None:
         """Read the worker's heartbeat file: last sign of life, boot state, reload request."""
@@ -69,6 +77,9 @@ class Child:
             return
         if self._first_heartbeat is None:
             self._first_heartbeat = self.last_heartbeat
+        metrics = getattr(self.worker, "metrics", None)
+        if self.leaving is None and metrics is not None and not getattr(metrics, "closed", True):
+            self.leaving = metrics.exit_reason()
         if state == BROKEN:
             self.booted = self.broken = True
         elif state == BOOTED or self.last_heartbeat != self._first_heartbeat:

@@ -218,6 +218,57 @@ def parse_syslog_address(addr: str) -> tuple[socket.SocketKind, str | tuple[str,
     return socktype, (host or "localhost", int(port) if port else 514)
 
 
+class _ReportsWriteFailures:
+    """For a log handler whose destination can fail (a full disk, ``/dev/full``, a closed
+    pipe): the first failed write is reported once, in one line, and later failures are
+    dropped quietly (never a traceback per record) until a line is written again, which
+    is reported too. Other errors (a bad format string) keep logging's usual report."""
+
+    #: Called with the one-line report; set by the Logger that made the handler.
+    report: Any = None
+    target = "log"
+    failing = False
+    _failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)  # type: ignore[misc]
+        if self.failing and not self._failed_now:
+            self.failing = False
+            self._report(f"Writing to the {self.target} works again")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)  # type: ignore[misc]
+            return
+        self._failed_now = True
+        if not self.failing:
+            self.failing = True
+            self._report(
+                f"Cannot write to the {self.target} ({exc.strerror or exc}); its lines are "
+                "dropped until it can be written again"
+            )
+
+    def _report(self, line: str) -> None:
+        try:
+            if self.report is not None:
+                self.report(line)
+            else:
+                sys.stderr.write(f"[{os.getpid()}] [WARNING] {line}\n")
+                sys.stderr.flush()
+        except Exception:  # the report's own destination may be failing too
+            pass
+
+
+class _FileHandler(_ReportsWriteFailures, logging.FileHandler):
+    pass
+
+
+class _StreamHandler(_ReportsWriteFailures, logging.StreamHandler):  # type: ignore[type-arg]
+    pass
+
+
 class Logger:
     """gunicorn's logger: ``error_log`` (``gunicorn.error``) and ``access_log``
     (``gunicorn.access``) configured from the settings."""
@@ -351,13 +402,18 @@ class Logger:
     ) -> None:
         if output is None:
             return
-        handler: logging.Handler
+        handler: _FileHandler | _StreamHandler
         if output == "-":
-            handler = logging.StreamHandler(stream)
+            handler = _StreamHandler(stream)
         else:
             _check_writable(output)
-            handler = logging.FileHandler(output)
+            handler = _FileHandler(output)
             self._chown_to_worker_user(output)
+        if log is self.access_log:
+            handler.target = f"access log {output!r}"
+            handler.report = self.error_log.warning
+        else:
+            handler.target = f"error log {output!r}"
         handler.setFormatter(fmt)
         self._add_handler(log, handler)
 

@@ -160,6 +160,8 @@ class UnixSocket(BaseSocket):
         if fd is None and not _is_abstract(address):
             _remove_stale_socket(address)
         super().__init__(address, conf, log, fd=fd, listen=listen, inherited=inherited)
+        #: The inode of our socket file: tells our file from one put there by someone else.
+        self.inode = _socket_inode(self.path) if self.path else None
 
     def __str__(self) -> str:
         if _is_abstract(self.cfg_addr):
@@ -181,6 +183,30 @@ class UnixSocket(BaseSocket):
     def path(self) -> str | None:
         """The filesystem path, or None for an abstract socket."""
         return None if _is_abstract(self.cfg_addr) else self.cfg_addr
+
+    def path_lost(self) -> bool:
+        """True when our path no longer names this socket (removed, or replaced)."""
+        if self.path is None or self.inode is None:
+            return False
+        try:
+            return os.stat(self.path).st_ino != self.inode
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False  # e.g. a directory we cannot search any more: not known to be lost
+
+
+def _socket_inode(path: str) -> int | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino if stat.S_ISSOCK(st.st_mode) else None
+
+
+def lost_unix_paths(listeners: Iterable[BaseSocket]) -> list[UnixSocket]:
+    """The unix listeners whose socket file was removed or replaced under us."""
+    return [lnr for lnr in listeners if isinstance(lnr, UnixSocket) and lnr.path_lost()]
 
 
 def _remove_stale_socket(path: str) -> None:
@@ -312,8 +338,10 @@ def close_sockets(listeners: Iterable[BaseSocket], unlink: bool = True) -> None:
     for listener in listeners:
         path = getattr(listener, "path", None) if isinstance(listener, UnixSocket) else None
         inherited = getattr(listener, "inherited", False)
+        # Never the file of another server that took the path over meanwhile.
+        owned = isinstance(listener, UnixSocket) and not listener.path_lost()
         listener.close()
-        if unlink and path and not inherited:
+        if unlink and path and not inherited and owned:
             try:
                 if stat.S_ISSOCK(os.stat(path).st_mode):
                     os.unlink(path)

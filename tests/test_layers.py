@@ -43,6 +43,7 @@ LAYERS = {
     "workers": 4,
     "arbiter": 5,
     "children": 5,
+    "upgrade": 5,
     "dirty": 5,
     "ctl": 5,
     "reloader": 5,

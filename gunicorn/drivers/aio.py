@@ -56,12 +56,16 @@ READ_LIMIT = 262144
 # the close (so it sees the answer rather than a reset).
 LINGER_BYTES = 65536
 LINGER_SECONDS = 1.0
+# On a graceful stop, how long a connection accepted but not yet read gets for its request.
+DRAIN_FRESH_SECONDS = 2.0
 _EXTENSIONS_H1: dict[str, Any] = {"http.response.pathsend": {}, "http.response.trailers": {}}
 _END = EndOfMessage()
 
 
 class HTTPProtocol(asyncio.Protocol):
     """One client connection (see the module docstring)."""
+
+    _draining = False  # a graceful stop waits for this connection's first request
 
     def __init__(self, server: AsyncServer, listener: Any) -> None:
         self.server = server
@@ -552,7 +556,21 @@ class HTTPProtocol(asyncio.Protocol):
                 sink.shutdown()
             return
         if self.cycle is None:
-            self._close()
+            conn = self.conn
+            if (
+                conn is None
+                or self._eof
+                or (self.session.served and not self._head_started and not conn.pending_input)
+            ):
+                self._close()  # kept alive between requests: the client may retry
+                return
+            # Accepted and its first request not read yet (or a head half read): that
+            # request is on its way, and closing now would lose it. It gets a moment to
+            # arrive, and is then answered with Connection: close.
+            self._draining = True
+            limit = self.loop.time() + DRAIN_FRESH_SECONDS
+            if self.deadline is None or self.deadline > limit:
+                self.deadline = limit
         elif self.conn is not None and not self.conn.response_started:
             self.conn.close_after_response()
         else:
@@ -575,4 +593,4 @@ class HTTPProtocol(asyncio.Protocol):
         sink = self.sink
         if sink is not None:
             return bool(getattr(sink, "active", not self.disconnected))
-        return self.cycle is not None and not self.disconnected
+        return (self.cycle is not None or self._draining) and not self.disconnected

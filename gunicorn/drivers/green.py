@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from gunicorn.drivers import tls
+from gunicorn.drivers import admission, tls
 from gunicorn.drivers.blocking import BlockingHTTPConnection, Handoff
 from gunicorn.drivers.multiplex import (
     CLOSED,
@@ -198,6 +198,8 @@ class GreenConnection:
         worker = self.worker
         try:
             sock = self.sock
+            if not self._first_bytes(options):
+                return
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if context is not None:
@@ -221,6 +223,18 @@ class GreenConnection:
         finally:
             self.close()
 
+    def _first_bytes(self, options: DriverOptions) -> bool:
+        """Wait for the client's first bytes before anything is built for it (a connection
+        that never sends one costs only this wait); False if it was ended meanwhile (by
+        its deadline, admission or a graceful stop)."""
+        timeout = options.timeout
+        self.deadline = time.monotonic() + timeout if timeout else float("inf")
+        self.io.wait(self.sock.fileno(), False, None)
+        if not self.idle:
+            return False
+        self.idle = False
+        return True
+
     def close(self) -> None:
         http = self.http
         with contextlib.suppress(Exception):
@@ -228,6 +242,19 @@ class GreenConnection:
                 http.close()
             else:
                 self.sock.close()
+
+    def admission_kind(self) -> int:
+        """Whether this connection has begun a request (see ``admission``)."""
+        if not self.idle:
+            return admission.BUSY
+        if self.h2 is not None:
+            return admission.KEPT_ALIVE
+        http = self.http
+        if http is None:
+            return admission.FRESH
+        if http.conn.pending_input:
+            return admission.BUSY
+        return admission.KEPT_ALIVE if http.served else admission.FRESH
 
     def stop_reading(self) -> None:
         """End an idle connection (keep-alive or head deadline passed, graceful stop): its
@@ -265,9 +292,12 @@ class GreenConnection:
         is_ssl = session.is_ssl
         keepalive = float(worker.cfg.keepalive or 0)
         wait_for = options.timeout  # the first head: from the arrival
+        readable = not is_ssl  # the first bytes are there (``_first_bytes``)
         try:
             while True:
-                if not http.has_pending_request and not (is_ssl and _tls_pending(sock)):
+                if readable:
+                    readable = False
+                elif not http.has_pending_request and not (is_ssl and _tls_pending(sock)):
                     self.deadline = time.monotonic() + wait_for if wait_for else float("inf")
                     self.idle = True
                     watch.wait_readable()  # the worker's sweep ends it at the deadline

@@ -117,6 +117,12 @@ class ASGIWorker(base.Worker):
         finally:
             self._close_loop()
 
+    def count_request(self) -> None:
+        super().count_request()
+        if not self.alive and self._stopping is None and self.loop is not None:
+            # max_requests reached: stop taking connections now, not at the next beat.
+            self.loop.call_soon(self._begin_stop, True)
+
     def _beat(self) -> None:
         loop = self.loop
         assert loop is not None and self.server is not None
@@ -152,6 +158,11 @@ class ASGIWorker(base.Worker):
 
     def handle_abort(self, sig: int, frame: FrameType | None) -> None:
         """The arbiter saw no heartbeat for ``timeout``: the loop is blocked. Say by what."""
+        if self.server is not None:
+            # Accept nothing more: what the loop would accept while this worker unwinds
+            # would be closed unanswered; the other workers take it instead.
+            with contextlib.suppress(Exception):
+                self.server.stop_accepting()
         where = _blocking_request(frame)
         stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
         if where is not None:
@@ -195,9 +206,11 @@ class ASGIWorker(base.Worker):
             close_at = end - _CLOSE_SECONDS
             while server.active and loop.time() < close_at:
                 await asyncio.sleep(0.05)
+                server.check_deadlines()
             server.shutdown_connections(websockets=True)
             while server.active and loop.time() < end - 0.2:
                 await asyncio.sleep(0.05)
+                server.check_deadlines()
         server.abort_all()
         if graceful and self.lifespan is not None:
             with contextlib.suppress(Exception):

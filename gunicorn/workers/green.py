@@ -8,7 +8,9 @@ application is imported (the arbiter is never patched), so sockets, ``ssl``, ``s
 
 * One *acceptor* greenlet per listener waits for connections through the hub and starts
   one greenlet per connection (``gunicorn.drivers.green.GreenConnection``), at most
-  ``worker_connections`` at a time. HTTP/2 streams run in greenlets of their own, at most
+  ``worker_connections`` at a time; at the cap, connections that have not begun a request
+  make room (``gunicorn.drivers.admission``), and EMFILE pauses accepting for 0.5 s.
+  HTTP/2 streams run in greenlets of their own, at most
   ``worker_connections`` at a time as well (more wait in a queue for a free one).
 * The main greenlet writes the heartbeat and wakes on signals (the wakeup pipe of the
   base class). It runs only when the hub does: an application that blocks the hub with a
@@ -38,7 +40,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from gunicorn.drivers import tls
+from gunicorn.drivers import admission, tls
 from gunicorn.drivers.green import GreenConnection, GreenIO
 from gunicorn.errors import RequestTimeout, WorkerExit
 from gunicorn.lifecycle.logs import application_stack
@@ -54,6 +56,8 @@ _TICK = 0.5
 _FULL_WAIT = 0.05
 # How often a stopping worker looks at its open connections.
 _STOP_STEP = 0.05
+# How often the acceptor looks again while connections it ended are closing.
+_ROOM_WAIT = 0.001
 _ACCEPT_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPT_TRANSIENT = _ACCEPT_EXHAUSTED | {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
 
@@ -111,7 +115,9 @@ class GreenWorker(base.Worker):
         super().__init__(*args, **kwargs)
         self.worker_connections = max(1, int(self.cfg.worker_connections))
         self.accepting = True
-        self.connections: set[GreenConnection] = set()
+        # Insertion-ordered: the oldest connection first (admission closes those first).
+        self.connections: dict[GreenConnection, None] = {}
+        self._ending: set[GreenConnection] = set()  # ended by admission, not closed yet
         self._quick = False
         self._abort_status: int | None = None
         self._blocked_at = ""
@@ -236,7 +242,12 @@ class GreenWorker(base.Worker):
         try:
             while self.accepting:
                 if len(self.connections) >= self.worker_connections:
-                    self.kit.sleep(_FULL_WAIT)
+                    # Room is made by ending connections that have not begun a request;
+                    # their greenlets close them at the hub's next turn.
+                    if self._ending:
+                        self.kit.sleep(_ROOM_WAIT)
+                    else:
+                        self.kit.sleep(0 if self._make_room() else _FULL_WAIT)
                     continue
                 try:
                     fd, addr = raw._accept()  # type: ignore[attr-defined]
@@ -255,18 +266,31 @@ class GreenWorker(base.Worker):
                     break
                 sock = socket.socket(family, socket.SOCK_STREAM, 0, fileno=fd)
                 conn = GreenConnection(self, self.kit, sock, addr, listener, self._spawn_tasks)
-                self.connections.add(conn)
+                self.connections[conn] = None
                 self.kit.spawn(self._serve, conn, options, context)
         except Exception:
             self.log.exception("Error accepting connections on %s", listener)
         finally:
             raw.close()
 
+    def _make_room(self) -> int:
+        """At ``worker_connections``: end idle connections (oldest first; as nginx, up to
+        1/8 of them and at most 32 at a time); how many."""
+        count = max(1, min(32, len(self.connections) // 8))
+        chosen = admission.choose(self.connections, _kind, _sock_of, count)
+        for conn in chosen:
+            conn.stop_reading()
+            self._ending.add(conn)
+        if chosen:
+            self.log.debug("worker_connections reached: closing %d idle connection(s)", len(chosen))
+        return len(chosen)
+
     def _serve(self, conn: GreenConnection, options: DriverOptions, context: Any) -> None:
         try:
             conn.run(options, context)
         finally:
-            self.connections.discard(conn)
+            self.connections.pop(conn, None)
+            self._ending.discard(conn)
 
     # -- HTTP/2 streams ---------------------------------------------------------------------
 
@@ -291,6 +315,14 @@ class GreenWorker(base.Worker):
                     self.log.exception("Error in an HTTP/2 stream")
         finally:
             self._task_greenlets -= 1
+
+
+def _kind(conn: GreenConnection) -> int:
+    return conn.admission_kind()
+
+
+def _sock_of(conn: GreenConnection) -> Any:
+    return conn.sock
 
 
 __all__ = ["GreenKit", "GreenWorker"]

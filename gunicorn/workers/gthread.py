@@ -8,7 +8,8 @@ silent until that thread re-arms it. The ``threads`` pool threads take turns wai
 poller (leader/followers); a thread that gets a ready socket serves it directly, so no
 request is handed from thread to thread and no future or queue is involved:
 
-* a listener: accept new connections (up to ``worker_connections``), park them, re-arm it;
+* a listener: accept new connections (up to ``worker_connections``, see
+  ``gthread_conns``), park them, re-arm it;
 * a TLS connection still in its handshake: advance the handshake without blocking;
 * a client: read what has arrived without blocking; when a whole request head is there,
   serve it (the body and the response may block, bounded by ``timeout``), then serve any
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import os
 import select
 import socket
@@ -54,19 +54,12 @@ from gunicorn.lifecycle.logs import application_stack
 from gunicorn.lifecycle.options import DriverOptions, worker_options
 from gunicorn.lifecycle.session import Session
 from gunicorn.workers import base
+from gunicorn.workers.gthread_conns import Client, Connections
 
 # How often the main loop wakes to sweep deadlines and beat the heart (seconds).
 _TICK = 0.5
 # How long a pool thread waits on the poller before it looks at the shutdown flag.
 _POLL_WAIT = 0.5
-# Connections accepted per listener event before the listener is re-armed.
-_ACCEPT_BATCH = 64
-# errnos that only mean the client went away.
-_GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNABORTED})
-# accept() failures that do not concern the listener; the last ones need a pause.
-_ACCEPT_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-_ACCEPT_TRANSIENT = _ACCEPT_EXHAUSTED | {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
-_ACCEPT_BACKOFF = 0.5
 # How long a thread that was sent RequestTimeout may take to leave the application.
 _ABORT_GRACE = 1.0
 # How long a stopping worker keeps idle keep-alive connections open to answer a request
@@ -75,22 +68,6 @@ _LINGER = 2.0
 
 
 # ------------------------------------------------------------------------ connections
-
-
-class Client:
-    """One accepted connection and where it stands."""
-
-    __slots__ = ("addr", "deadline", "fd", "handshaking", "http", "idle", "listener", "sock")
-
-    def __init__(self, sock: socket.socket, addr: Any, listener: Any, deadline: float) -> None:
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.addr = addr
-        self.listener = listener
-        self.deadline = deadline
-        self.handshaking = False
-        self.idle = False  # True between requests (keep-alive deadline), else head deadline
-        self.http: Any = None
 
 
 class _Slot:
@@ -112,7 +89,7 @@ class _Slot:
 # ----------------------------------------------------------------------------- worker
 
 
-class ThreadWorker(base.Worker):
+class ThreadWorker(Connections, base.Worker):
     """Serves HTTP/1.x and HTTP/2 with ``threads`` threads and up to
     ``worker_connections`` clients."""
 
@@ -383,31 +360,6 @@ class ThreadWorker(base.Worker):
             if self._claim_client(client):
                 self._close(client)
 
-    # -- who owns a parked connection ------------------------------------------------------
-    # A parked connection belongs to the dict; whoever takes it out owns it: pool threads
-    # take it by descriptor when the poller reports it, the main loop takes a given one
-    # when its deadline passes, an HTTP/2 stream takes its own connection to read from it.
-    # Parking (dict and poller together) happens under the same lock, so no one can take
-    # and close a connection between the two steps.
-
-    def _claim(self, fd: int) -> Client | None:
-        with self._claim_lock:
-            return self._parked.pop(fd, None)
-
-    def _claim_client(self, client: Client) -> bool:
-        parked = self._parked
-        with self._claim_lock:
-            if parked.get(client.fd) is client:
-                del parked[client.fd]
-                return True
-        return False
-
-    def _park(self, client: Client, want: int) -> None:
-        assert self.poller is not None
-        with self._claim_lock:
-            self._parked[client.fd] = client
-            self.poller.rearm(client.fd, want)
-
     # -- tasks -----------------------------------------------------------------------------
 
     def _spawn(self, tasks: list[Callable[[], None]]) -> None:
@@ -519,65 +471,6 @@ class ThreadWorker(base.Worker):
                         _cancel_in_thread(slot.ident)
                         slot.aborted = 0.0
         return False
-
-    def _accept(self, listener: Any) -> None:
-        now = self._clock()
-        for _ in range(_ACCEPT_BATCH):
-            if not self._accepting or not self.alive:
-                return
-            with self._lock:
-                if self.nr_conns >= self.worker_connections:
-                    self._accept_paused = True  # the next close re-arms the listeners
-                    return
-                try:
-                    sock, addr = listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    if exc.errno not in _ACCEPT_TRANSIENT:
-                        raise
-                    if exc.errno in _ACCEPT_EXHAUSTED:
-                        # Out of descriptors or memory: retrying at once would spin.
-                        self.log.error("accept() failed (%s); retrying in a while", exc)
-                        self._accept_retry_at = now + _ACCEPT_BACKOFF
-                        return
-                    continue
-                self.nr_conns += 1
-            self.metrics.connection_opened()
-            self._start_client(sock, addr, listener, now)
-        self._rearm(listener.fileno())
-
-    def _rearm(self, fd: int) -> None:
-        if self._accepting:
-            assert self.poller is not None
-            with contextlib.suppress(OSError, ValueError):
-                self.poller.rearm(fd, READ)
-
-    def _rearm_listeners(self) -> None:
-        for fd in self._listeners:
-            self._rearm(fd)
-
-    def _start_client(self, sock: socket.socket, addr: Any, listener: Any, now: float) -> None:
-        assert self.poller is not None
-        client = Client(sock, addr, listener, now + self._header_timeout)
-        want = READ
-        try:
-            sock.setblocking(False)
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._ssl_context is not None:
-                client.sock = tls.wrap_socket(sock, self._ssl_context, self.cfg)
-                client.handshaking = True
-                if tls.handshake_on_connect(self.cfg):
-                    want = tls.handshake_step(client.sock)
-                    client.handshaking = want != 0
-                    want = want or READ
-            with self._claim_lock:
-                self._parked[client.fd] = client
-                self.poller.add(client.fd, want)
-        except BaseException as exc:
-            self._claim_client(client)
-            self._drop(client, exc)
 
     def _connection(self, client: Client) -> Any:
         """The driver for a connection whose TLS handshake (if any) is done."""
@@ -697,50 +590,6 @@ class ThreadWorker(base.Worker):
         driver = self._h2_driver(client, old.session)
         client.http = driver
         self._park_h2(client, driver.start(handoff))
-
-    # -- closing ---------------------------------------------------------------------------
-
-    def _drop(self, client: Client, exc: BaseException) -> None:
-        """A connection failed outside the driver (TLS handshake, set-up): close it."""
-        if isinstance(exc, (ssl.SSLError, ConnectionError, TimeoutError)) or (
-            isinstance(exc, OSError) and exc.errno in _GONE
-        ):
-            self.log.debug("Connection from %s closed: %s", client.addr, exc)
-        elif isinstance(exc, Exception):
-            self.log.exception("Error while serving a connection from %s", client.addr)
-        self._close_busy(client)
-        if not isinstance(exc, Exception):
-            raise exc
-
-    def _close(self, client: Client) -> None:
-        """Close a parked connection (armed in the poller: forget it there first)."""
-        assert self.poller is not None
-        self.poller.remove(client.fd)
-        self._close_busy(client)
-
-    def _close_busy(self, client: Client) -> None:
-        """Close a connection a thread took from the poller. Closing the descriptor takes
-        it out of the poller; removing it by number after the close could hit a new
-        connection that got the same number."""
-        with contextlib.suppress(Exception):
-            if client.http is not None:
-                client.http.close()
-            else:
-                client.sock.close()
-        self._forget(client)
-
-    def _forget(self, client: Client) -> None:
-        """Count a closed connection out; accept again if the cap had paused accepting."""
-        http = client.http
-        if type(http) is H2Driver:
-            self._h2.discard(http)
-        self.metrics.connection_closed()
-        with self._lock:
-            self.nr_conns -= 1
-            resume = self._accept_paused
-            self._accept_paused = False
-        if resume:
-            self._rearm_listeners()
 
 
 def _raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:

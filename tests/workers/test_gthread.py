@@ -228,23 +228,30 @@ def test_slowloris_does_not_starve_a_probe(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ capacity and limits
 
 
-def test_worker_connections_caps_open_connections(tmp_path: Path) -> None:
+def test_worker_connections_caps_busy_connections_and_makes_room_from_idle_ones(
+    tmp_path: Path,
+) -> None:
     with gthread(tmp_path, "--worker-connections", "2", "--keep-alive", "30") as proc:
         first, second = proc.connect(), proc.connect()
+        head = request("/hold")
         for sock in (first, second):
-            sock.sendall(request("/hold"))
-            read_response(sock, bytearray())
+            sock.sendall(head[:-2])  # a request begun: never closed to make room
         third = proc.connect()  # accepted by the kernel, not by the worker
         third.sendall(request("/third"))
         third.settimeout(0.5)
         with pytest.raises(TimeoutError):
             third.recv(1)
-        first.close()
+        # The first request ends; its connection, now idle between requests, is the
+        # one closed to admit the third client (nginx's reusable connections).
+        first.sendall(head[-2:])
+        first.settimeout(5)
+        read_response(first, bytearray())
         third.settimeout(5)
         _, _, body = read_response(third, bytearray())
         assert json.loads(body)["path"] == "/third"
-        second.close()
-        third.close()
+        assert is_closed(first, 5)
+        for sock in (first, second, third):
+            sock.close()
 
 
 def test_max_requests_counts_requests_not_connections(tmp_path: Path) -> None:
