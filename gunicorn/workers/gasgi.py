@@ -199,6 +199,9 @@ class ASGIWorker(base.Worker):
         assert server is not None and loop is not None
         server.stop_accepting()
         if graceful:
+            # Connections the loop accepted just before it stopped accepting get their
+            # connection_made in this turn: they must be shut down as the others are.
+            await asyncio.sleep(0)
             server.shutdown_connections()
             # WebSockets get their 1001 close early enough for the close handshake to
             # end before the arbiter's graceful_timeout runs out.
