@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tests.lifespan import serve_lifespan
+
 BIG = 8 * 1024 * 1024
 _CHUNK = b"x" * 65536
 
@@ -29,11 +31,8 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
 
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await serve_lifespan(receive, send)
+        return
     path = scope["path"]
     size = 0
     if path == "/upload":

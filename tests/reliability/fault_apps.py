@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.lifespan import serve_lifespan
+
 Environ = dict[str, Any]
 
 
@@ -75,11 +77,8 @@ def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]
 
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await serve_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     path, query = scope["path"], scope["query_string"].decode("latin-1")

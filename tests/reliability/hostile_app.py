@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tests.lifespan import serve_lifespan
+
 CALLS_PATH = "/__calls"
 StartResponse = Callable[..., Any]
 
@@ -70,11 +72,8 @@ async def _read_body(receive: Any) -> bytes | None:
 
 async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await serve_lifespan(receive, send)
+        return
     target = scope["raw_path"].decode("latin-1")
     if scope["query_string"]:
         target += "?" + scope["query_string"].decode("latin-1")

@@ -13,6 +13,8 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tests.lifespan import serve_lifespan
+
 StartResponse = Callable[..., Any]
 
 
@@ -47,11 +49,8 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
 
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await serve_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     length = 0

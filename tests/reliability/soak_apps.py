@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tests.lifespan import serve_lifespan
+
 BODY = b"soak ok\n"
 HINTED = b"hinted\n"
 StartResponse = Callable[..., Any]
@@ -49,11 +51,8 @@ async def _body(receive: Any) -> bytes:
 
 async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await serve_lifespan(receive, send)
+        return
     path = scope["path"]
     if path == "/echo":
         body = await _body(receive)
