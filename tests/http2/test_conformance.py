@@ -382,7 +382,8 @@ def test_5_1_2_streams_over_the_advertised_limit_are_refused(client: H2Client) -
     limit = client.server_settings.get(Setting.MAX_CONCURRENT_STREAMS)
     assert limit is not None and limit <= 1000, "the server must advertise a stream limit"
     sids = [client.open_stream("/echo") for _ in range(limit + 1)]
-    client.expect_stream_error(sids[-1], {E.REFUSED_STREAM, E.PROTOCOL_ERROR})
+    # A liveness bound, not a speed one: 101 streams over TLS on a loaded machine.
+    client.expect_stream_error(sids[-1], {E.REFUSED_STREAM, E.PROTOCOL_ERROR}, timeout=20)
 
 
 def test_5_3_1_headers_depending_on_itself(client: H2Client) -> None:
