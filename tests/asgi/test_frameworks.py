@@ -47,7 +47,10 @@ APPS = {
 }
 SERVERS = [*APPS, "fastapi-tls"]
 UPLOAD_SIZE = 3 * 1024 * 1024
-GRACE = 6  # asgi_disconnect_grace_period, seconds
+# asgi_disconnect_grace_period, seconds: long, so that an application that heard the
+# disconnect (it stops within GRACE / 2, even on a loaded machine) is told apart from one
+# cancelled when the grace period ends.
+GRACE = 20
 
 F = TypeVar("F", bound=Callable[..., Any])
 
