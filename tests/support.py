@@ -16,6 +16,8 @@ Everything is bounded in time and only processes started here are signalled.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -35,6 +37,19 @@ import psutil
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
 Address = tuple[str, int] | str  # (host, port) or a unix socket path
+
+#: Every server's log file: removed when the test process exits (a test may read a log
+#: after its server stopped).
+_LOGS: list[str] = []
+
+
+def _remove_logs() -> None:
+    for path in _LOGS:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+atexit.register(_remove_logs)
 
 _LISTENING = re.compile(r"Listening at: (\S+) \((\d+)\)")
 
@@ -73,6 +88,7 @@ class Gunicorn:
         self.timeout = timeout
         fd, self.log_path = tempfile.mkstemp(prefix="gunicorn-test-", suffix=".log")
         os.close(fd)
+        _LOGS.append(self.log_path)
         self.proc: subprocess.Popen[bytes] | None = None
         self.address: Address | None = None
         self.url: str | None = None

@@ -42,6 +42,7 @@ class AsyncServer:
         self.connections: dict[HTTPProtocol, None] = {}
         self.metrics = metrics_of(worker)
         self.servers: list[asyncio.AbstractServer] = []
+        self.accepting = True
         self.keepalive = float(cfg.keepalive or 0)
         self.header_timeout = float(cfg.timeout or 30)
         self.grace_period = float(getattr(cfg, "asgi_disconnect_grace_period", 3) or 0)
@@ -64,9 +65,14 @@ class AsyncServer:
     # -- listening --------------------------------------------------------------------------
 
     async def start(self, listeners: list[Any]) -> None:
+        """Serve ``listeners``. A stop can come while this awaits (a TERM during boot):
+        the listeners not served yet are closed, never served after it."""
         loop = self.loop
         for listener in listeners:
             sock = listener.sock if hasattr(listener, "sock") else listener
+            if not self.accepting:
+                sock.close()
+                continue
             if not isinstance(sock, socket.socket):
                 sock = socket.socket(fileno=sock.fileno())
             if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
@@ -79,6 +85,8 @@ class AsyncServer:
                 ssl_handshake_timeout=self.header_timeout if self.ssl_context else None,
             )
             self.servers.append(server)
+            if not self.accepting:
+                server.close()
 
     def _factory(self, listener: Any) -> Any:
         def make() -> HTTPProtocol:
@@ -98,6 +106,7 @@ class AsyncServer:
         return False
 
     def stop_accepting(self) -> None:
+        self.accepting = False
         for server in self.servers:
             server.close()
 

@@ -43,6 +43,7 @@ class ASGIWorker(base.Worker):
         self.lifespan: Any = None
         self.state: dict[str, Any] = {}
         self._stopping: asyncio.Task[None] | None = None
+        self._starting: asyncio.Task[None] | None = None
         self._quick = False
 
     @classmethod
@@ -110,7 +111,11 @@ class ASGIWorker(base.Worker):
             # Beat before serving: a request can be served (and block the loop) while
             # the listeners start.
             self.notify()
-            loop.run_until_complete(server.start(self.sockets))
+            self._starting = loop.create_task(server.start(self.sockets))
+            if not self.alive:
+                # A TERM while the application loaded: stop now, not at the first beat.
+                self._begin_stop(graceful=True)
+            loop.run_until_complete(self._starting)
             loop.call_later(_BEAT_SECONDS, self._beat)
             self.notify()
             loop.run_forever()
@@ -187,16 +192,23 @@ class ASGIWorker(base.Worker):
         loop = self.loop
         assert loop is not None
         if self._stopping is not None:
-            if not graceful and self.server is not None:
+            starting = self._starting
+            if not graceful and self.server is not None and (starting is None or starting.done()):
                 self.server.abort_all()
                 loop.stop()
             return
+        if self.server is not None:
+            # At once, not in the task: a start under way must not serve a listener.
+            self.server.stop_accepting()
         self._stopping = loop.create_task(self._stop(graceful))
 
     async def _stop(self, graceful: bool) -> None:
         server = self.server
         loop = self.loop
         assert server is not None and loop is not None
+        if self._starting is not None:
+            # A stop during start: let it finish, so no listener is served after this.
+            await asyncio.wait([self._starting])
         server.stop_accepting()
         if graceful:
             # Connections the loop accepted just before it stopped accepting get their

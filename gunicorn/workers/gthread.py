@@ -282,13 +282,15 @@ class ThreadWorker(Connections, base.Worker):
 
     def _close_expired(self, now: float) -> None:
         for client in list(self._parked.values()):
-            if client.deadline > now:
-                continue
             http = client.http
-            stalled_for = now - http.last_activity if type(http) is H2Driver else 0.0
-            if type(http) is H2Driver and http.active and stalled_for < self._header_timeout:
-                # Streams are running: the connection lives while they make progress.
-                client.deadline = http.last_activity + self._header_timeout
+            if type(http) is H2Driver:
+                # Not the deadline set at parking: the streams running then may have
+                # ended since. While streams run, the connection lives as long as they
+                # make progress; once none runs, for the keep-alive time.
+                limit = self._header_timeout if http.active else self._keepalive
+                if http.last_activity + limit > now:
+                    continue
+            elif client.deadline > now:
                 continue
             if self._claim_client(client):
                 self._close(client)

@@ -398,3 +398,55 @@ def test_statsd_sees_asgi_requests() -> None:
     finally:
         receiver.close()
     assert counted()
+
+
+SLOW_BOOT = """
+import os
+import pathlib
+import time
+
+pathlib.Path(os.environ["LOADING_MARK"]).write_text("loading")
+time.sleep(3)
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"served"})
+"""
+
+
+def test_term_while_the_app_loads_serves_nothing_new(tmp_path: Path) -> None:
+    """A TERM that reaches the worker while it imports the application: the worker
+    never starts serving (its inherited listener queues what connects meanwhile, and
+    that is reset, as for any connection after TERM), and it leaves at once."""
+    (tmp_path / "slowboot.py").write_text(SLOW_BOOT)
+    mark = tmp_path / "loading"
+    server = Gunicorn(
+        "-k",
+        "asgi",
+        "--graceful-timeout",
+        "20",
+        "slowboot:app",
+        cwd=tmp_path,
+        env={"LOADING_MARK": str(mark)},
+    )
+    with server:
+        wait_until(mark.exists, timeout=15)
+        server.send(signal.SIGTERM)
+        replies: list[bytes | str] = []
+
+        def late() -> None:
+            try:
+                replies.append(exchange(server.address, b"GET / HTTP/1.0\r\n\r\n"))
+            except OSError as exc:
+                replies.append(type(exc).__name__)
+
+        thread = threading.Thread(target=late)
+        thread.start()
+        assert server.wait(timeout=15) == 0
+        thread.join(15)
+        log = server.log
+    assert not any(isinstance(r, bytes) and b"served" in r for r in replies), replies
+    assert "SIGKILL" not in log, log

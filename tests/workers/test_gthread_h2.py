@@ -215,16 +215,22 @@ def test_max_requests_ends_with_goaway() -> None:
     assert client.goaway is not None and client.goaway.error_code == 0
 
 
-def test_idle_connection_gets_goaway_after_keepalive() -> None:
+@pytest.mark.parametrize("path", ["/hello", "/slow?delay=0.5"])
+def test_idle_connection_gets_goaway_after_keepalive(path: str) -> None:
+    """Keep-alive counts from the end of the last stream, also when that stream ended
+    after the connection was parked (a slow one: parked with the request timeout)."""
     with Gunicorn(*H2C, "--threads", "1", "--keep-alive", "1", APP) as server:
-        client = Client(server.address)
+        client = Client(server.address, timeout=20)
         try:
-            stream = client.get("/hello")
+            stream = client.get(path)
             client.wait(lambda: client.ended(stream))
-            client.wait(lambda: client.goaway is not None or client.closed, timeout=10)
+            ended = time.monotonic()
+            client.wait(lambda: client.goaway is not None or client.closed, timeout=20)
+            idle_for = time.monotonic() - ended
         finally:
             client.close()
     assert client.goaway is not None and client.goaway.error_code == 0
+    assert idle_for < 15  # the request timeout (30 s) is not the bound
 
 
 def test_tls_alpn_h2_with_httpx(tmp_path: Path) -> None:
