@@ -27,15 +27,17 @@ import socket
 import sys
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import __version__, osutil, sock, systemd, upgrade, util
 from gunicorn.children import BootReports, Child, Children, describe_status, exit_report
 from gunicorn.ctl.master import MasterControl
-from gunicorn.dirty.manager import DirtyManager
 from gunicorn.errors import AppImportError, HaltServer
 from gunicorn.pidfile import Pidfile
 from gunicorn.workers.base import APP_LOAD_ERROR, WORKER_BOOT_ERROR, files_in_traceback
+
+if TYPE_CHECKING:
+    from gunicorn.dirty.manager import DirtyManager
 
 
 def _signal_names(names: str) -> list[signal.Signals]:
@@ -198,7 +200,12 @@ class Arbiter:
         systemd.sd_notify("READY=1\nSTATUS=Gunicorn arbiter booted", self.log)
         if hasattr(self.worker_class, "check_config"):
             self.worker_class.check_config(self.cfg, self.log)
-        self.dirty = DirtyManager.start(self)
+        if int(self.cfg.dirty_workers) > 0 and self.cfg.dirty_apps:
+            # Imported only when used: it brings asyncio, which a master without dirty
+            # workers (and its sync or gthread workers) never needs.
+            from gunicorn.dirty.manager import DirtyManager
+
+            self.dirty = DirtyManager.start(self)
         self.cfg.when_ready(self)
 
     def _create_listeners(self) -> None:

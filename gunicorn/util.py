@@ -8,10 +8,8 @@ signatures; the process helpers among them live in :mod:`gunicorn.osutil`.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import html
 import importlib
-import importlib.metadata
 import inspect
 import ipaddress
 import os
@@ -80,6 +78,8 @@ def _normalize(dist: str) -> str:
 def _find_entry_point(dist: str | None, section: str, name: str) -> Any:
     """Load entry point ``name`` of group ``section``, from distribution ``dist`` if given."""
     wanted = _normalize(dist) if dist else None
+    import importlib.metadata  # only for a worker class named by its entry point
+
     for ep in importlib.metadata.entry_points(group=section):
         if ep.name != name:
             continue
@@ -240,6 +240,8 @@ def import_app(module: str) -> Any:
 
 def http_date(timestamp: float | None = None) -> str:
     """``timestamp`` (default: now) as an HTTP date: ``Sun, 06 Nov 1994 08:49:37 GMT``."""
+    import email.utils  # imported on first use: it is slow to import
+
     return email.utils.formatdate(time.time() if timestamp is None else timestamp, usegmt=True)
 
 
