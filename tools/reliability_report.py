@@ -153,10 +153,16 @@ def replacement(items: Items) -> str:
 
 
 def graceful(items: Items) -> str:
-    return "; ".join(
-        f"{k}: **{r['completed']}/{r['total']}** completed, exit after {r['exit_seconds']} s"
-        for k, r in items.items()
-    )
+    parts = []
+    for k, r in items.items():
+        if "seconds" in r:
+            parts.append(f"{k}: after **{r['seconds']} s**")
+        else:
+            parts.append(
+                f"{k}: **{r['completed']}/{r['total']}** completed, "
+                f"exit after {r['exit_seconds']} s"
+            )
+    return "; ".join(parts)
 
 
 def slow_clients(items: Items) -> str:

@@ -177,6 +177,10 @@ class GreenWorker(base.Worker):
         self.accepting = False
         if self._quick:
             self._quick_exit()
+        # New clients are refused from now on, not queued behind a worker that will not
+        # accept them (the acceptors close their copies within a tick).
+        for listener in self.sockets:
+            listener.close()
         self._graceful_stop()
 
     def _close_expired(self) -> None:

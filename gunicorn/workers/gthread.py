@@ -306,6 +306,11 @@ class ThreadWorker(Connections, base.Worker):
         assert poller is not None
         for fd in self._listeners:
             poller.remove(fd)
+        with self._lock:  # no pool thread is in accept() meanwhile
+            # New clients are refused from now on, not queued behind a worker that will
+            # not accept them.
+            for listener in self._listeners.values():
+                listener.close()
         for slot in list(self._slots):
             # A response not started yet announces the close; one whose head went out
             # keeps its keep-alive, and the next request there is answered with close.

@@ -7,8 +7,9 @@ Every answer names the worker that gave it (``X-Pid``) and the configuration it 
 - ``/sleep?t=S``: answers after ``S`` seconds without blocking the worker's loop (the
   asgi worker awaits); announces ``in flight: <query>`` on the error log first.
 - ``/stuck?t=S``: blocks the worker's loop for ``S`` seconds (``time.sleep`` everywhere,
-  also in the ASGI app: the event loop stops, as with a CPU-bound handler); logs
-  ``stuck in <pid> at <time.monotonic()>`` first.
+  also in the ASGI app: the event loop stops, as with a CPU-bound handler; libc's
+  ``sleep`` under gevent and eventlet, whose ``time.sleep`` only yields to the hub);
+  logs ``stuck in <pid> at <time.monotonic()>`` first.
 - ``/segv``: logs ``segv from <pid>``, stops its own process (SIGSTOP) so that the test can
   record which connections the worker holds, and when continued reads address 0: a real
   segmentation fault.
@@ -48,7 +49,10 @@ def _headers() -> list[tuple[str, str]]:
 def _stuck(log: Any, seconds: float) -> None:
     log.write(f"stuck in {os.getpid()} at {time.monotonic()}\n")
     log.flush()
-    time.sleep(seconds)
+    if "gevent" in sys.modules or "eventlet" in sys.modules:
+        ctypes.CDLL(None).sleep(int(seconds))  # blocks the hub (a signal ends it early)
+    else:
+        time.sleep(seconds)
 
 
 def _crash(log: Any) -> None:

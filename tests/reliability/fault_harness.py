@@ -27,7 +27,8 @@ from tests.support import Gunicorn, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: The worker classes every fault runs on.
+#: The worker classes every fault test file runs on; gevent and eventlet run the same
+#: tests from files of their own (test_faults_gevent.py, test_faults_eventlet.py).
 WORKERS = ("sync", "gthread", "asgi")
 
 

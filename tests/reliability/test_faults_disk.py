@@ -28,6 +28,12 @@ WARNING = r"\[WARNING\] Cannot write to the access log '{path}' \(No space left 
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    with mounted_tmpfs(tmp_path) as mount:
+        yield mount
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs (root can mount one; elsewhere the test is skipped, saying why)."""
     mount = tmp_path / "tiny"
     mount.mkdir()

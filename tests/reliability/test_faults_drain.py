@@ -1,6 +1,6 @@
 """Graceful drain (P8): TERM while requests are in flight. Every request in flight is
 answered (200) and the master exits 0 soon after the last answer. New connections are
-refused at once (a test of its own: sync and gthread cannot yet). With a
+refused at once (a test of its own: sync cannot yet). With a
 ``graceful_timeout`` shorter than a request, that request is cut at about
 ``graceful_timeout`` and the master exits within a second after it."""
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 SLEEP = 1.5
 #: Requests in flight at the TERM: as many as the two workers serve at once (sync: one
 #: each; gthread: --threads 4 each; asgi: any number).
-IN_FLIGHT = {"sync": 2, "gthread": 6, "asgi": 8}
+IN_FLIGHT = {"sync": 2, "gthread": 6, "asgi": 8, "gevent": 8, "eventlet": 8}
 
 
 def _send_all(server: Gunicorn, count: int, path: str) -> tuple[list[threading.Thread], list]:
@@ -47,14 +47,14 @@ def _refused(server: Gunicorn) -> bool:
     return False
 
 
-#: Workers keep their copy of the listening socket until they leave, so the kernel still
-#: completes handshakes into the backlog (those clients are reset at the end) instead of
-#: refusing them: sync after its current request, gthread after its 2 s linger.
+#: The sync worker keeps its copy of the listening socket until it leaves (after its
+#: current request), so the kernel still completes handshakes into the backlog (those
+#: clients are reset at the end) instead of refusing them.
 STILL_LISTENING = (
     "{} worker holds the listening socket until it exits: new connections are queued "
     "(then reset), not refused, during the drain"
 )
-DRAIN_XFAIL = {w: STILL_LISTENING.format(w) for w in ("sync", "gthread")}
+DRAIN_XFAIL = {w: STILL_LISTENING.format(w) for w in ("sync",)}
 
 
 @pytest.mark.parametrize("worker", matrix(*WORKERS))

@@ -38,8 +38,8 @@ from tests.support import Gunicorn, wait_until
 
 pytestmark = pytest.mark.slow
 
-#: SIGKILLs per run (then one SIGSEGV); gevent, slower to boot, gets one.
-KILLS = {"sync": 2, "gthread": 2, "asgi": 2, "gevent": 1}
+#: SIGKILLs per run (then one SIGSEGV); the green workers, slower to boot, get one.
+KILLS = {"sync": 2, "gthread": 2, "asgi": 2, "gevent": 1, "eventlet": 1}
 
 
 # Seconds after SIGCONT within which the SIGSEGV'd worker is surely gone.

@@ -25,7 +25,7 @@ JITTER = 10
 LANES = 6
 REQUESTS = 300
 #: Requests a worker may finish after reaching its limit: those it had already taken.
-IN_FLIGHT = {"sync": 0, "gthread": LANES, "asgi": LANES}
+IN_FLIGHT = {"sync": 0, "gthread": LANES, "asgi": LANES, "gevent": LANES, "eventlet": LANES}
 
 
 @pytest.mark.parametrize("worker", matrix(*WORKERS))
