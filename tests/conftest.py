@@ -15,12 +15,13 @@ import pytest
 
 LONGEST_FIRST = (
     "tests/workers/test_gevent_eventlet.py",
+    "tests/reliability/test_faults_eventlet.py",
+    "tests/reliability/test_faults_gevent.py",
     "tests/http2/test_floods.py",
     "tests/workers/test_every_worker.py",
     "tests/deploy/test_docker.py",
     "tests/reliability/test_proxies.py",
     "tests/http2/test_conformance.py",
-    "tests/workers/test_gthread_stop.py",
     "tests/workers/test_gthread_h2.py",
     "tests/workers/test_gthread.py",
     "tests/ctl/test_commands.py",

@@ -25,7 +25,6 @@ import pytest
 
 from tests.certs import TestCerts, make_certs
 from tests.http2.frames import H2Client
-from tests.loadgen import Load
 from tests.support import Gunicorn, request, wait_until
 from tests.wsgi.wire import EXAMPLES_DIR, WSGI_DIR
 
@@ -237,19 +236,6 @@ def _try(call: object) -> object:
         return call()  # type: ignore[operator]
     except OSError as exc:
         return exc
-
-
-@pytest.mark.slow
-def test_hup_under_load_loses_no_request(green: str) -> None:
-    with run(green, "-w", "2") as server, Load(address(server), connections=16) as load:
-        load.wait_for_requests(200)
-        for _ in range(2):
-            before = set(server.wait_workers(2))
-            server.send(signal.SIGHUP)
-            wait_until(lambda b=before: not (set(server.worker_pids()) & b), timeout=20)
-            load.wait_for_requests(200)
-    assert load.failed == 0, f"{load.failed} failed of {load.ok + load.failed}: {load.reasons}"
-    assert load.ok > 0
 
 
 @pytest.mark.slow
