@@ -116,6 +116,8 @@ class ASGIWorker(base.Worker):
                 # A TERM while the application loaded: stop now, not at the first beat.
                 self._begin_stop(graceful=True)
             loop.run_until_complete(self._starting)
+            if self._stopping is not None and self._stopping.done():
+                return  # stopped while starting: its loop.stop() ended the start's run
             loop.call_later(_BEAT_SECONDS, self._beat)
             self.notify()
             loop.run_forever()

@@ -1,7 +1,11 @@
 """The fault battery (``test_faults_*.py``) on the eventlet worker: the same tests, the
 same criteria and the same figures, in a file of their own so that a parallel run
 spreads the load (a green worker takes longer to boot: it patches the standard library
-first)."""
+first).
+
+Two faults are left to the other worker classes: the USR2 upgrade and the TTIN/TTOU
+storm are the master's process management, the same code whatever the worker class
+(which they exercise only by booting and stopping workers, as the tests here do)."""
 
 from __future__ import annotations
 
@@ -15,10 +19,8 @@ from tests.reliability import (
     test_faults_hup,
     test_faults_kill,
     test_faults_recycle,
-    test_faults_scale,
     test_faults_socket,
     test_faults_timeout,
-    test_faults_upgrade,
 )
 
 pytestmark = pytest.mark.slow
@@ -28,14 +30,6 @@ WORKER = "eventlet"
 
 def test_five_hups_under_load(tmp_path: Path) -> None:
     test_faults_hup.test_five_hups_under_load(WORKER, tmp_path)
-
-
-def test_usr2_upgrade_then_term_old_master(tmp_path: Path) -> None:
-    test_faults_upgrade.test_usr2_upgrade_then_term_old_master(WORKER, tmp_path)
-
-
-def test_ttin_ttou_follow_and_a_storm_converges(tmp_path: Path) -> None:
-    test_faults_scale.test_ttin_ttou_follow_and_a_storm_converges(WORKER, tmp_path)
 
 
 def test_max_requests_recycling_loses_nothing() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,21 @@ def _storm_signals() -> list[signal.Signals]:
     return sigs
 
 
+def _converged(count: Callable[[], int], settled: Callable[[], int], timeout: float) -> int:
+    """The worker count once it equals the master's settled count twice in a row, half a
+    second apart (a master still working through queued signals moves both meanwhile)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        now = settled()
+        current = now if count() == now else None
+        if current is not None and current == last:
+            return current
+        last = current
+        assert time.monotonic() < deadline, f"no convergence: {count()} workers, {now} settled"
+        time.sleep(0.5)
+
+
 @pytest.mark.parametrize("worker", matrix(*WORKERS))
 def test_ttin_ttou_follow_and_a_storm_converges(worker: str, tmp_path: Path) -> None:
     counts = tmp_path / "nworkers.log"
@@ -77,8 +93,7 @@ def test_ttin_ttou_follow_and_a_storm_converges(worker: str, tmp_path: Path) -> 
                 # nothing).
                 time.sleep(max(0.0, started + (i + 1) / STORM - time.monotonic()))
             storm_seconds = time.monotonic() - started
-            wait_until(lambda: len(server.worker_pids()) == settled(), timeout=40)
-            final = settled()
+            final = _converged(lambda: len(server.worker_pids()), settled, timeout=60)
             load.wait_answered(20, since=time.monotonic())
         record_faults(worker, "TTIN/TTOU + storm of 200 signals", load, settled_workers=final)
         assert load.lost == [], [(o.lost, o.detail) for o in load.lost[:5]]

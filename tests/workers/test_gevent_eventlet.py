@@ -67,11 +67,14 @@ def test_one_worker_serves_200_slow_requests_at_once(green: str) -> None:
     with run(green, "--worker-connections", "300", "--backlog", "512") as server:
         started = time.monotonic()
         with ThreadPoolExecutor(200) as pool:
-            results = list(pool.map(lambda _: request(address(server), "/wait?t=1.5"), range(200)))
+            results = list(
+                pool.map(lambda _: request(address(server), "/wait?t=1.5", timeout=30), range(200))
+            )
         elapsed = time.monotonic() - started
     assert results == [(200, b"waited")] * 200
-    # One at a time would take 300 s; a thread per connection is not what serves them.
-    assert elapsed < 15, elapsed
+    # One at a time would take 300 s: a fifth of that (room for a loaded machine) proves
+    # they were served side by side.
+    assert elapsed < 60, elapsed
 
 
 def test_worker_connections_caps_the_connections(green: str) -> None:
