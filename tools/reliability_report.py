@@ -237,13 +237,29 @@ def row_text(items: Items, summarise: Callable[[Items], str]) -> str:
         return "; ".join(parts)
 
 
+#: Rows that do not apply to a worker class, and why (instead of "not measured").
+_HTTP1_ONLY = "not applicable: the sync worker speaks HTTP/1.1 only"
+NOT_APPLICABLE = {
+    ("sync", "h2-conformance"): _HTTP1_ONLY,
+    ("sync", "h2-floods"): _HTTP1_ONLY,
+    ("eventlet", "h2-floods"): "not run: the floods run on gthread, gevent and asgi",
+}
+
+
 def worker_table(kept: dict[tuple[str, str, str], Record], worker: str) -> list[str]:
+    """The §7 rows for ``worker``; for a variant (such as ``asgi-asyncio``) or the
+    worker-independent table, only the rows it measured."""
     lines = ["| # | Figure | Measured |", "|---|---|---|"]
+    full = worker in WORKERS
     for number, (label, section, summarise) in enumerate(ROWS, start=1):
         items = {k[2]: r for k, r in sorted(kept.items()) if k[0] == section and k[1] == worker}
+        if not items and not full:
+            continue
         text = row_text(items, summarise)
-        if not items and worker != "-" and any(k[:2] == (section, "-") for k in kept):
+        if not items and any(k[:2] == (section, "-") for k in kept):
             text = "measured once for all worker classes (see the last table)"
+        elif not items and (worker, section) in NOT_APPLICABLE:
+            text = NOT_APPLICABLE[(worker, section)]
         lines.append(f"| {number} | {label} | {cell(text)} |")
     return lines
 
