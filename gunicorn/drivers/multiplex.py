@@ -50,7 +50,6 @@ from gunicorn.lifecycle.logs import log_protocol_error, log_socket_error
 from gunicorn.lifecycle.session import Session
 from gunicorn.lifecycle.wsgi import run_wsgi
 
-READ_SIZE = 16384
 # Bytes read in one turn of the reader before the other connections get a chance (a
 # flood of small frames costs one turn's worth of work at a time).
 READ_TURN = 16384
@@ -77,6 +76,9 @@ class H2Driver:
     if no one holds it (True) and ``park(want)`` gives it back, asking the poller for
     ``WANT_READ``/``WANT_WRITE``/``WANT_NOTHING``.
     """
+
+    #: Bytes read in one turn (see ``READ_TURN``).
+    read_turn = READ_TURN
 
     def __init__(
         self,
@@ -148,10 +150,11 @@ class H2Driver:
     def _read_available(self) -> None:
         sock = self.sock
         taken = 0
-        while taken < READ_TURN and not self._eof:
+        turn = self.read_turn
+        while taken < turn and not self._eof:
             try:
                 with self._io_lock:
-                    data = sock.recv(READ_SIZE)
+                    data = sock.recv(turn)
             except _WOULD_BLOCK_READ:
                 break
             except ssl.SSLWantWriteError:

@@ -132,7 +132,21 @@ def run_gunicorn(
 def server_pid(target: Target) -> int:
     """The process serving ``target``: gunicorn's (single) worker, or nghttpd."""
     if "server" in target.extras:
-        return int(target.extras["server"].wait_workers(1)[0])
+        server: Gunicorn = target.extras["server"]
+
+        def serving() -> int | None:
+            # The worker that answers, the same before and after a request: on a loaded
+            # machine a worker still booting when a short ``--timeout`` runs out is
+            # replaced, and its pid would name a process about to be gone.
+            before = server.wait_workers(1, timeout=30)
+            try:
+                with target.client(timeout=10) as client:
+                    client.request("/hello", headers=[("x-case", "probe")])
+            except (AssertionError, OSError):
+                return None
+            return before[0] if server.wait_workers(1, timeout=30) == before else None
+
+        return int(wait_until(serving, timeout=60))
     return int(target.extras["pid"])
 
 

@@ -594,7 +594,7 @@ def test_f12_h2c_upgrade_abuse(upgrade_target: Target, case: str) -> None:
 # ----------------------------------------------------------------------------- F13
 
 
-SLOW_READ_TIMEOUT = 2
+SLOW_READ_TIMEOUT = 3
 
 
 @pytest.fixture(scope="module")

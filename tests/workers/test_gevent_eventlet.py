@@ -80,7 +80,9 @@ def test_one_worker_serves_200_slow_requests_at_once(green: str) -> None:
 def test_worker_connections_caps_the_connections(green: str) -> None:
     with run(green, "--worker-connections", "2") as server, ThreadPoolExecutor(4) as pool:
         started = time.monotonic()
-        results = list(pool.map(lambda _: request(address(server), "/wait?t=0.6"), range(4)))
+        results = list(
+            pool.map(lambda _: request(address(server), "/wait?t=0.6", timeout=30), range(4))
+        )
         elapsed = time.monotonic() - started
     assert results == [(200, b"waited")] * 4
     assert elapsed >= 1.1  # two rounds of two
