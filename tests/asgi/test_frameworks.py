@@ -281,13 +281,13 @@ def test_exception_in_a_route_is_500_and_the_server_carries_on(served: Served, h
 
 def test_websocket_echo(served: Served) -> None:
     big = "x" * 200_000
-    with ws_connect(served.ws_url, ssl=served.tls(), open_timeout=5, close_timeout=5) as ws:
+    with ws_connect(served.ws_url, ssl=served.tls(), open_timeout=20, close_timeout=5) as ws:
         ws.send("hello")
-        assert ws.recv(timeout=5) == "hello"
+        assert ws.recv(timeout=15) == "hello"
         ws.send(b"\x00\x01binary\xff")
-        assert ws.recv(timeout=5) == b"\x00\x01binary\xff"
+        assert ws.recv(timeout=15) == b"\x00\x01binary\xff"
         ws.send(big)
-        assert ws.recv(timeout=5) == big
+        assert ws.recv(timeout=15) == big
     assert ws.close_code == 1000
 
 

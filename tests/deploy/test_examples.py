@@ -128,12 +128,12 @@ def test_gevent_app() -> None:
     with serve("-k", "gevent", "-w", "1", "gevent_app:app") as server:
         address = server.address
         assert address is not None
-        status, body = request(address, "/")
+        status, body = request(address, "/", timeout=30)
         assert (status, body) == (200, b"socket module in use: gevent._socket3\n")
         answers: list[tuple[int, bytes]] = []
 
         def wait() -> None:
-            answers.append(request(address, "/wait?seconds=2", timeout=10))
+            answers.append(request(address, "/wait?seconds=2", timeout=30))
 
         clients = [threading.Thread(target=wait) for _ in range(3)]
         started = time.monotonic()
@@ -206,9 +206,9 @@ def test_starlette() -> None:
         assert server.address is not None
         assert get(server.address, "/") == (200, b"Hello from Starlette!\n")
         assert get(server.address, "/countdown?n=2") == (200, b"2\n1\nliftoff\n")
-        with ws_connect(ws_url(server.address, "/echo"), open_timeout=5) as ws:
+        with ws_connect(ws_url(server.address, "/echo"), open_timeout=20) as ws:
             ws.send("ping")
-            assert ws.recv(timeout=5) == "ping"
+            assert ws.recv(timeout=15) == "ping"
 
 
 def ws_url(address: Address, path: str) -> str:
@@ -220,15 +220,15 @@ def ws_url(address: Address, path: str) -> str:
 def _chat(uri: str, context: ssl.SSLContext | None = None) -> None:
     """Two clients in the room: each sees the other's message (and its own)."""
     with (
-        ws_connect(uri, open_timeout=5, ssl=context) as alice,
-        ws_connect(uri, open_timeout=5, ssl=context) as bob,
+        ws_connect(uri, open_timeout=20, ssl=context) as alice,
+        ws_connect(uri, open_timeout=20, ssl=context) as bob,
     ):
         alice.send(json.dumps({"name": "alice", "text": "hi bob"}))
-        assert json.loads(bob.recv(timeout=5)) == {"name": "alice", "text": "hi bob"}
-        assert json.loads(alice.recv(timeout=5)) == {"name": "alice", "text": "hi bob"}
+        assert json.loads(bob.recv(timeout=15)) == {"name": "alice", "text": "hi bob"}
+        assert json.loads(alice.recv(timeout=15)) == {"name": "alice", "text": "hi bob"}
         bob.send(json.dumps({"name": "bob", "text": "hello alice"}))
-        assert json.loads(alice.recv(timeout=5)) == {"name": "bob", "text": "hello alice"}
-        assert json.loads(bob.recv(timeout=5)) == {"name": "bob", "text": "hello alice"}
+        assert json.loads(alice.recv(timeout=15)) == {"name": "bob", "text": "hello alice"}
+        assert json.loads(bob.recv(timeout=15)) == {"name": "bob", "text": "hello alice"}
 
 
 def test_websocket_chat() -> None:
@@ -327,7 +327,7 @@ def test_nginx_config(tmp_path: Path, run_proxy: list[subprocess.Popen[bytes]]) 
     with serve(*args) as server:
         cmd = [nginx, "-g", "daemon off;", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
         _start(run_proxy, cmd, tmp_path / "nginx.out", https_port)
-        status, _ = request(("127.0.0.1", http_port), "/")
+        status, _ = request(("127.0.0.1", http_port), "/", timeout=30)
         assert status == 301
         base = f"https://localhost:{https_port}"
         # httpx sets ALPN (h2) on its context: the WebSocket client gets its own below.
