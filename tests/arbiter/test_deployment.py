@@ -113,7 +113,8 @@ def test_workers_run_as_the_configured_user(gunicorn: Any, tmp_path: Path) -> No
     )  # fmt: skip
     [worker] = server.wait_workers(1)
     assert psutil.Process(server.pid).uids().real == 0
-    assert psutil.Process(worker).uids().effective == nobody.pw_uid
+    # Just forked, the worker is still root for a moment: it switches before it serves.
+    wait_until(lambda: psutil.Process(worker).uids().effective == nobody.pw_uid, timeout=20)
     assert psutil.Process(worker).gids().effective == nobody.pw_gid
     st = path.stat()
     assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid)
