@@ -138,6 +138,7 @@ class GreenWorker(base.Worker):
     def handle_quit(self, sig: int, frame: FrameType | None) -> None:
         self.alive = False
         self._quick = True
+        self.accepting = False  # what the acceptors took now would be closed unanswered
 
     def handle_abort(self, sig: int, frame: FrameType | None) -> None:
         """The arbiter heard no heartbeat for ``timeout``: the hub was blocked. The frame
@@ -145,6 +146,9 @@ class GreenWorker(base.Worker):
         request's greenlet gets ``RequestTimeout`` (its client a 500)."""
         self.alive = False
         self._quick = True
+        # The acceptors run again when the hub does: what they took now would be closed
+        # unanswered by the exit, instead of waiting for another worker.
+        self.accepting = False
         self._abort_status = 1
         self.cfg.worker_abort(self)
         if self.kit.in_hub() or frame is None:
