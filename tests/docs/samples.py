@@ -124,11 +124,16 @@ def commands(block: Block) -> list[Command]:
 
 
 def pattern(expected: str, log: bool = False) -> re.Pattern[str]:
-    """The expected line as a regex; in a log line any run of digits matches any digits."""
+    """The expected line as a regex; in a log line any run of digits matches any digits,
+    and a date's month name (``/Nov/``) any month's."""
     escaped = re.escape(expected)
     if log or expected.startswith("["):
         escaped = re.sub(r"\d+", r"\\d+", escaped)
+        escaped = re.sub(MONTH_IN_DATE, r"/[A-Z][a-z]{2}/", escaped)
     return re.compile(escaped)
+
+
+MONTH_IN_DATE = r"/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/"
 
 
 def serving_gunicorn(text: str) -> tuple[dict[str, str], list[str]] | None:
