@@ -60,6 +60,15 @@ async def lifespan(scope: Scope, receive: Any, send: Any) -> None:
             return
 
 
+async def gate(folder: str) -> None:
+    """Touch ``<folder>/entered``; return once ``<folder>/release`` exists (30 s at most)."""
+    with open(os.path.join(folder, "entered"), "w", encoding="utf-8"):
+        pass
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.path.join(folder, "release")) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
 def _scope_json(scope: Scope) -> bytes:
     shown = {
         key: value
@@ -158,6 +167,9 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         except asyncio.CancelledError:
             record("cancelled")
             raise
+    elif path == "/gate":
+        await gate(query["dir"][0])
+        await respond(send, 200, b"released")
     elif path == "/sleep":
         await asyncio.sleep(float(query["s"][0]))
         await respond(send, 200, b"slept")

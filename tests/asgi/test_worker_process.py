@@ -151,34 +151,29 @@ def test_max_requests_recycles_the_worker() -> None:
         assert exchange(server.address, b"GET / HTTP/1.0\r\n\r\n").endswith(b"hello")
 
 
-def test_term_lets_requests_in_flight_finish() -> None:
+def test_term_lets_requests_in_flight_finish(tmp_path: Path) -> None:
     with asgi("--graceful-timeout", "10", APP) as server:
         results: list[bytes] = []
 
-        def slow() -> None:
-            results.append(exchange(server.address, b"GET /sleep?s=1 HTTP/1.0\r\n\r\n"))
+        def held() -> None:
+            results.append(
+                exchange(
+                    server.address,
+                    f"GET /gate?dir={tmp_path} HTTP/1.0\r\n\r\n".encode(),
+                    timeout=30,
+                )
+            )
 
-        thread = threading.Thread(target=slow)
+        thread = threading.Thread(target=held)
         thread.start()
-        server.wait_for("Booting worker")
-        wait_until(lambda: _busy(server))
+        # The request is inside the app and stays there until the test releases it.
+        wait_until(lambda: (tmp_path / "entered").exists(), timeout=30)
         server.send(signal.SIGTERM)
-        thread.join(15)
+        server.wait_for("Handling signal: term")
+        (tmp_path / "release").touch()
+        thread.join(30)
         assert server.wait() == 0
-    assert results and results[0].endswith(b"slept")
-
-
-def _busy(server: Gunicorn) -> bool:
-    """Whether the worker has an established client connection (the slow request)."""
-    import psutil
-
-    for pid in server.worker_pids():
-        try:
-            if any(c.status == "ESTABLISHED" for c in psutil.Process(pid).net_connections()):
-                return True
-        except psutil.NoSuchProcess:
-            continue
-    return False
+    assert results and results[0].endswith(b"released")
 
 
 def test_keepalive_timeout_closes_idle_connections() -> None:

@@ -23,7 +23,7 @@ import pytest
 
 from tests.reliability import figures
 from tests.reliability.load import Load, Outcome
-from tests.support import Gunicorn, wait_until
+from tests.support import Gunicorn, request, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,15 +45,34 @@ def server_args(worker: str, *extra: str, workers: int = 2) -> list[str]:
     return [*args, *extra, app_for(worker)]
 
 
-def start(worker: str, *extra: str, workers: int = 2, **kwargs: Any) -> Gunicorn:
-    """Start a server for ``worker`` and wait until it runs ``workers`` workers."""
+def start(
+    worker: str, *extra: str, workers: int = 2, probe: bool = True, **kwargs: Any
+) -> Gunicorn:
+    """Start a server for ``worker``; wait until it runs ``workers`` workers and (with
+    ``probe``) until one of them has answered a request, so that a fault test's load
+    begins on a server that serves, not on workers still booting on a loaded machine."""
     server = Gunicorn(*server_args(worker, *extra, workers=workers), **kwargs).start()
     try:
         server.wait_workers(workers, timeout=20)
+        if probe:
+            serving(server)
     except BaseException:
         server.stop()
         raise
     return server
+
+
+def serving(server: Gunicorn, timeout: float = 30.0) -> int:
+    """Wait until the server answers ``GET /``; the pid of the worker that did."""
+
+    def answered() -> int | None:
+        try:
+            status, body = request(server.address, "/", timeout=timeout)
+        except OSError:
+            return None
+        return int(body) if status == 200 else None
+
+    return int(wait_until(answered, timeout=timeout))
 
 
 def port_of(server: Gunicorn) -> int:

@@ -14,6 +14,7 @@ from tests.reliability.fault_harness import (
     bad_statuses,
     matrix,
     record_faults,
+    serving,
     start,
 )
 from tests.reliability.load import Load
@@ -31,13 +32,15 @@ IN_FLIGHT = {"sync": 0, "gthread": LANES, "asgi": LANES, "gevent": LANES, "event
 @pytest.mark.parametrize("worker", matrix(*WORKERS))
 def test_max_requests_recycling_loses_nothing(worker: str) -> None:
     args = ["--max-requests", str(MAX_REQUESTS), "--max-requests-jitter", str(JITTER)]
-    server = start(worker, *args)
+    server = start(worker, *args, probe=False)
     try:
+        probed = serving(server)  # a request too: it counts toward that worker's limit
         with Load(server.address, lanes=LANES) as load:
             load.wait_answered(REQUESTS, timeout=60)
         # Workers that reached their limit finish (gthread lingers 2 s) before counting.
         live = set(server.wait_workers(2, timeout=30))
         served = Counter(o.pid for o in load.answered)
+        served[probed] += 1
         retired = {pid: n for pid, n in served.items() if pid not in live}
         answered = len(load.answered)
         most = MAX_REQUESTS + JITTER + IN_FLIGHT[worker]

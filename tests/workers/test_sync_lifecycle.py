@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -16,34 +17,25 @@ from tests.wsgi.wire import WSGI_DIR, one, read_all, request_bytes
 APP = ["-k", "sync", "--chdir", str(WSGI_DIR), "apps:app"]
 
 
-def test_term_lets_the_current_request_finish() -> None:
+def test_term_lets_the_current_request_finish(tmp_path: Path) -> None:
     server = Gunicorn(*APP, "--graceful-timeout", "10")
     with server:
         results: list[bytes] = []
 
-        def slow_request() -> None:
-            results.append(one(server.address, request_bytes("GET", "/sleep?t=1.5")).body)
+        def held_request() -> None:
+            request = request_bytes("GET", f"/gate?dir={tmp_path}")
+            results.append(one(server.address, request, timeout=30).body)
 
-        thread = threading.Thread(target=slow_request)
+        thread = threading.Thread(target=held_request)
         thread.start()
-        wait_until(lambda: server.count("Booting worker") and _worker_busy(server))
+        # The request is inside the app and stays there until the test releases it.
+        wait_until(lambda: (tmp_path / "entered").exists(), timeout=30)
         server.send(signal.SIGTERM)
-        thread.join(10)
-        assert results == [b"slept"]
+        server.wait_for("Handling signal: term")
+        (tmp_path / "release").touch()
+        thread.join(30)
+        assert results == [b"released"]
         assert server.wait() == 0
-
-
-def _worker_busy(server: Gunicorn) -> bool:
-    # The request is in the worker once its connection is established to the listener.
-    pids = server.worker_pids()
-    if not pids:
-        return False
-    try:
-        return any(
-            c.status == psutil.CONN_ESTABLISHED for c in psutil.Process(pids[0]).net_connections()
-        )
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_max_requests_restarts_the_worker() -> None:

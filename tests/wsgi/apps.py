@@ -119,6 +119,17 @@ def sleep(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     return _reply(start_response, b"slept")
 
 
+def gate(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Touch ``<dir>/entered``; answer once ``<dir>/release`` exists (30 s at most)."""
+    folder = _query(environ)["dir"]
+    with open(os.path.join(folder, "entered"), "w"):
+        pass
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.path.join(folder, "release")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _reply(start_response, b"released")
+
+
 def spin(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     """Busy in Python code (not in a system call) for ``t`` seconds."""
     ends = time.monotonic() + float(_query(environ).get("t", "1"))
@@ -167,6 +178,7 @@ ROUTES: dict[str, Callable[[Environ, StartResponse], Iterable[bytes]]] = {
     "/stream": stream,
     "/file": file_response,
     "/sleep": sleep,
+    "/gate": gate,
     "/spin": spin,
     "/pid": pid,
     "/errors": errors_stream,
