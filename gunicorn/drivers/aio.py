@@ -126,10 +126,13 @@ class HTTPProtocol(asyncio.Protocol):
         self.deadline = self.loop.time() + server.header_timeout
         if session.mode == "h2":
             handoff.switch_to_h2(self, b"", None)
-            return
-        self.conn = session.h1_connection()
-        if session.mode == "sniff":
-            self._sniffed = b""
+        else:
+            self.conn = session.h1_connection()
+            if session.mode == "sniff":
+                self._sniffed = b""
+        if server.draining:
+            # Accepted before the graceful stop began; its request is on its way.
+            self.shutdown()
 
     def data_received(self, data: bytes) -> None:
         sink = self.sink

@@ -43,6 +43,9 @@ class AsyncServer:
         self.metrics = metrics_of(worker)
         self.servers: list[asyncio.AbstractServer] = []
         self.accepting = True
+        # Set by the graceful stop: a connection accepted just before it, whose
+        # connection_made comes later, is shut down as it arrives.
+        self.draining = False
         self.keepalive = float(cfg.keepalive or 0)
         self.header_timeout = float(cfg.timeout or 30)
         self.grace_period = float(getattr(cfg, "asgi_disconnect_grace_period", 3) or 0)
@@ -199,6 +202,7 @@ class AsyncServer:
     def shutdown_connections(self, websockets: bool = False) -> None:
         """Graceful stop: idle connections close, HTTP/2 ones get GOAWAY, busy ones close
         after their response; WebSockets (with ``websockets``) get a 1001 close."""
+        self.draining = True
         for protocol in list(self.connections):
             protocol.shutdown(websockets)
 

@@ -213,10 +213,12 @@ class ASGIWorker(base.Worker):
             await asyncio.wait([self._starting])
         server.stop_accepting()
         if graceful:
-            # Connections the loop accepted just before it stopped accepting get their
-            # connection_made in this turn: they must be shut down as the others are.
-            await asyncio.sleep(0)
             server.shutdown_connections()
+            # Connections the loop accepted just before it stopped accepting get their
+            # connection_made a turn or two later (the server shuts them down then); the
+            # wait below must count them as active.
+            for _ in range(3):
+                await asyncio.sleep(0)
             # WebSockets get their 1001 close early enough for the close handshake to
             # end before the arbiter's graceful_timeout runs out.
             end = loop.time() + float(self.cfg.graceful_timeout)

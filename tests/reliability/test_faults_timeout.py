@@ -97,6 +97,7 @@ def test_stuck_worker_is_replaced_within_timeout_plus_two(worker: str, tmp_path:
                 held = held_connections(victim, port) if worker != "gthread" else set()
             except psutil.NoSuchProcess:
                 held = set()  # already replaced (a slow test process): nothing is excused
+            looked = time.monotonic()
             replaced_at = wait_until(lambda: _forked_after(hooks, stuck_since), timeout=20)
             stuck.join(35)
             load.wait_answered(20, since=time.monotonic())
@@ -117,7 +118,7 @@ def test_stuck_worker_is_replaced_within_timeout_plus_two(worker: str, tmp_path:
         assert unexplained == [], [
             (o.lost, o.detail, o.port, o.opened - stuck_since, o.ended - stuck_since)
             for o in unexplained[:5]
-        ] + [sorted(held), at - stuck_since, replaced_at - stuck_since]
+        ] + [sorted(held), at - stuck_since, looked - stuck_since, replaced_at - stuck_since]
         assert bad_statuses(load) == {}
         # gthread answers the request at ``timeout`` and retires the worker when the thread
         # is still blocked a grace second later (gunicorn.workers.gthread._ABORT_GRACE).
