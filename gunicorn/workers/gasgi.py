@@ -44,6 +44,7 @@ class ASGIWorker(base.Worker):
         self.state: dict[str, Any] = {}
         self._stopping: asyncio.Task[None] | None = None
         self._starting: asyncio.Task[None] | None = None
+        self._start_error: BaseException | None = None
         self._quick = False
 
     @classmethod
@@ -96,9 +97,26 @@ class ASGIWorker(base.Worker):
         loop = self.loop
         assert loop is not None
         options = worker_options(self)
-        server = self.server = AsyncServer(
+        self.server = AsyncServer(
             self, self.wsgi, options, loop, state=self.state if self.lifespan else None
         )
+        # One run of the loop from here to the end. uvloop listens for signals only while
+        # it runs: a signal between two runs, or between add_signal_handler and the run,
+        # would be recorded and never dispatched (a TERM lost: the worker served on until
+        # graceful_timeout and was killed). So the loop's handlers are registered from
+        # inside the running loop; until then the base class's handlers set ``alive``.
+        loop.call_soon(self._serve)
+        try:
+            loop.run_forever()
+            if self._start_error is not None:
+                raise self._start_error
+        finally:
+            self._close_loop()
+
+    def _serve(self) -> None:
+        """The loop's first callback: take the signals, then start the listeners."""
+        loop = self.loop
+        assert loop is not None
         for sig, handler in (
             (signal.SIGTERM, self._on_term),
             (signal.SIGINT, self._on_quit),
@@ -107,22 +125,25 @@ class ASGIWorker(base.Worker):
             (signal.SIGWINCH, lambda: None),
         ):
             loop.add_signal_handler(sig, handler)
+        # Beat before serving: a request can be served (and block the loop) while
+        # the listeners start.
+        self.notify()
+        self._starting = loop.create_task(self._start())
+        if not self.alive:
+            # A TERM before this (while the application loaded, or just now).
+            self._begin_stop(graceful=True)
+
+    async def _start(self) -> None:
+        loop = self.loop
+        assert loop is not None and self.server is not None
         try:
-            # Beat before serving: a request can be served (and block the loop) while
-            # the listeners start.
-            self.notify()
-            self._starting = loop.create_task(server.start(self.sockets))
-            if not self.alive:
-                # A TERM while the application loaded: stop now, not at the first beat.
-                self._begin_stop(graceful=True)
-            loop.run_until_complete(self._starting)
-            if self._stopping is not None and self._stopping.done():
-                return  # stopped while starting: its loop.stop() ended the start's run
-            loop.call_later(_BEAT_SECONDS, self._beat)
-            self.notify()
-            loop.run_forever()
-        finally:
-            self._close_loop()
+            await self.server.start(self.sockets)
+        except BaseException as exc:
+            self._start_error = exc
+            loop.stop()
+            return
+        loop.call_later(_BEAT_SECONDS, self._beat)
+        self.notify()
 
     def count_request(self) -> None:
         super().count_request()

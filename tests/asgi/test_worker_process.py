@@ -445,3 +445,46 @@ def test_term_while_the_app_loads_serves_nothing_new(tmp_path: Path) -> None:
         log = server.log
     assert not any(isinstance(r, bytes) and b"served" in r for r in replies), replies
     assert "SIGKILL" not in log, log
+
+
+# A TERM that reaches the worker the moment its loop's signal handlers are registered,
+# before the loop runs: injected by wrapping ``add_signal_handler`` from a hook (once, so
+# that the replacement worker serves).
+TERM_AT_REGISTRATION = """
+import os
+import signal
+
+
+def post_worker_init(worker):
+    mark = os.environ["TERMED_MARK"]
+    if os.path.exists(mark):
+        return
+    loop = worker.loop
+    register = loop.add_signal_handler
+
+    def add_signal_handler(sig, callback, *args):
+        register(sig, callback, *args)
+        if sig == signal.SIGTERM and not os.path.exists(mark):
+            with open(mark, "w") as f:
+                f.write(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    loop.add_signal_handler = add_signal_handler
+"""
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_term_as_the_loop_takes_its_signals_stops_the_worker(tmp_path: Path, loop: str) -> None:
+    """The TERM is not lost between the handlers' registration and the loop's start
+    (uvloop only listens for signals while it runs): the worker leaves, the master
+    replaces it, and the new worker serves."""
+    conf = tmp_path / "conf.py"
+    conf.write_text(TERM_AT_REGISTRATION)
+    mark = tmp_path / "termed"
+    args = ("-c", str(conf), "--asgi-loop", loop, "--graceful-timeout", "30", APP)
+    with asgi(*args, env={"TERMED_MARK": str(mark)}) as server:
+        wait_until(mark.exists, timeout=15)
+        first = int(wait_until(mark.read_text, timeout=5))
+        server.wait_for(rf"Worker exiting \(pid: {first}\)", timeout=15)
+        server.wait_workers(1, exclude=[first], timeout=15)
+        assert exchange(server.address, b"GET / HTTP/1.0\r\n\r\n").endswith(b"hello")
