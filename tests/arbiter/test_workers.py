@@ -49,6 +49,19 @@ def test_silent_worker_is_aborted_and_replaced(gunicorn: Any, tmp_path: Path) ->
     assert fresh != stuck
 
 
+@pytest.mark.slow
+def test_a_hung_import_is_still_aborted_after_timeout(gunicorn: Any, tmp_path: Path) -> None:
+    """A boot that hangs (here in the application's import) is silence: the worker is
+    aborted after ``timeout``, as one that hangs while serving."""
+    (tmp_path / "hung_import.py").write_text(
+        "import time\ntime.sleep(120)\n\ndef app(environ, start_response):\n    pass\n"
+    )
+    server = gunicorn("--timeout", "2", "--chdir", str(tmp_path), "hung_import:app")
+    [hung] = server.wait_workers(1)
+    server.wait_for(rf"\[CRITICAL\] WORKER TIMEOUT \(pid:{hung}\)", timeout=20)
+    server.wait_workers(1, exclude=[hung], timeout=20)
+
+
 def test_max_requests_recycles_the_worker(gunicorn: Any) -> None:
     server = gunicorn("--max-requests", "3", "proc_apps:app")
     [first] = server.wait_workers(1)
