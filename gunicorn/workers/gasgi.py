@@ -44,7 +44,7 @@ class ASGIWorker(base.Worker):
         self.state: dict[str, Any] = {}
         self._stopping: asyncio.Task[None] | None = None
         self._starting: asyncio.Task[None] | None = None
-        self._start_error: BaseException | None = None
+        self._start_error: Exception | None = None
         self._quick = False
 
     @classmethod
@@ -138,7 +138,7 @@ class ASGIWorker(base.Worker):
         assert loop is not None and self.server is not None
         try:
             await self.server.start(self.sockets)
-        except BaseException as exc:
+        except Exception as exc:  # raised by run() once the loop has stopped
             self._start_error = exc
             loop.stop()
             return

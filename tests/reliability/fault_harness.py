@@ -100,8 +100,6 @@ def held_connections(pid: int, port: int) -> set[int]:
             continue  # closed meanwhile
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    if not psutil.pid_exists(pid):
-        raise psutil.NoSuchProcess(pid)
     ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table, encoding="ascii") as f:

@@ -61,3 +61,18 @@ def test_term_refuses_new_connections_at_once(worker: str) -> None:
 
 def test_graceful_timeout_cuts_a_long_request(worker: str) -> None:
     test_faults_drain.test_graceful_timeout_cuts_a_long_request(worker)
+
+
+# What test_faults_gevent.py and test_faults_eventlet.py import and collect.
+__all__ = [
+    "test_access_log_on_a_full_tmpfs",
+    "test_access_log_on_dev_full",
+    "test_deleted_unix_socket_is_bound_again",
+    "test_five_hups_under_load",
+    "test_graceful_timeout_cuts_a_long_request",
+    "test_killed_worker_loses_only_its_own_requests",
+    "test_max_requests_recycling_loses_nothing",
+    "test_stuck_worker_is_replaced_within_timeout_plus_two",
+    "test_term_drains_requests_in_flight",
+    "test_term_refuses_new_connections_at_once",
+]
